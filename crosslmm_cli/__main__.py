@@ -1,0 +1,3 @@
+from crosslmm_cli.cli import main
+
+main()
