@@ -1,0 +1,116 @@
+"""Typed errors with the exit code and hint the command line shows for them.
+
+Library code raises these (never `assert` on user input); the CLI turns any of them into one
+line on stderr, `error: <input>: <cause> (hint: ...)`, and exits with `exit_code`.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # some inputs failed
+EXIT_USAGE = 2  # bad flags or settings (click uses 2 for its own usage errors too)
+EXIT_MODEL = 3  # the model could not be found, downloaded or loaded
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+class CrossLMMError(Exception):
+    """An error a user can act on: `str()` is the cause, `hint` what to try."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UsageError(CrossLMMError):
+    """Flags, settings or arguments that cannot work together."""
+
+    exit_code = EXIT_USAGE
+
+
+class SettingsError(UsageError):
+    """The settings file is unreadable or has a bad value."""
+
+
+class ModelError(CrossLMMError):
+    """The model could not be resolved, downloaded, converted or loaded."""
+
+    exit_code = EXIT_MODEL
+
+
+class DownloadError(ModelError):
+    """A hub download failed (no network, unknown repo, gated repo...)."""
+
+
+class InputError(CrossLMMError):
+    """One input (a video, a subtitle file) could not be used; a batch goes on past it."""
+
+
+class OutOfMemoryError(CrossLMMError):
+    """The accelerator ran out of memory for this input; fewer frames may fit."""
+
+    def __init__(self, message: str, *, frames: int | None = None) -> None:
+        fewer = max(1, frames // 2) if frames else None
+        hint = f"retry with fewer frames, e.g. --frames {fewer}" if fewer else "retry with fewer frames"
+        super().__init__(message, hint=hint)
+        self.frames = frames
+
+
+class Interrupted(CrossLMMError):
+    """Ctrl-C: work stopped cleanly; what was finished is kept."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for torch's CUDA/MPS out-of-memory errors, without importing torch."""
+    if isinstance(exc, OutOfMemoryError):
+        return True
+    name = type(exc).__name__
+    return name == "OutOfMemoryError" or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def as_crosslmm_error(exc: BaseException, *, frames: int | None = None) -> CrossLMMError:
+    """Map errors from the libraries below (video, torch, OS) onto the typed errors above.
+
+    Unknown exceptions become a plain `CrossLMMError` carrying their type name, so one bad input
+    never stops a batch and the user sees the cause in one line.
+    """
+    if isinstance(exc, CrossLMMError):
+        return exc
+    if is_out_of_memory(exc):
+        return OutOfMemoryError(f"out of accelerator memory ({_first_line(exc)})", frames=frames)
+    if type(exc).__name__ == "VideoError" or any(cls.__name__ == "VideoError" for cls in type(exc).__mro__):
+        # crosslmm_cli.video's errors already name the file and the cause.
+        return InputError(str(exc))
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"{exc.filename}: no such file" if exc.filename else _first_line(exc))
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"{exc.filename}: is a directory")
+    if isinstance(exc, PermissionError):
+        return InputError(f"{exc.filename}: permission denied" if exc.filename else _first_line(exc))
+    if isinstance(exc, OSError):
+        return InputError(_first_line(exc))
+    return CrossLMMError(f"{type(exc).__name__}: {_first_line(exc)}", hint="rerun with --verbose for the traceback")
+
+
+def error_line(exc: BaseException, subject: str | None = None) -> str:
+    """The one line shown on stderr: `error: [subject: ]cause[ (hint: ...)]`."""
+    err = as_crosslmm_error(exc)
+    message = err.message
+    if subject and subject not in message:
+        message = f"{subject}: {message}"
+    line = f"error: {message}"
+    if err.hint:
+        line += f" (hint: {err.hint})"
+    return line
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
