@@ -1,0 +1,75 @@
+"""Named model shapes, as data: a tiny one for tests and the real ones for benchmarks and init.
+
+The real shapes copy the published configs (SigLIP-so400m-patch14-384 as LLaVA-OneVision uses
+it, 26 layers; Qwen2.5 0.5B / 1.5B / 7B), so that a model built from them with random weights has
+exactly the cost of the real one without downloading anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .configuration import CrossLMMConfig
+
+SIGLIP_SO400M_384 = {
+    "model_type": "siglip_vision_model",
+    "hidden_size": 1152,
+    "intermediate_size": 4304,
+    "num_hidden_layers": 26,
+    "num_attention_heads": 16,
+    "image_size": 384,
+    "patch_size": 14,
+    "vision_use_head": False,
+}
+
+_QWEN2_COMMON = {"model_type": "qwen2", "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+                 "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}
+
+SHAPES: dict[str, dict[str, Any]] = {
+    # transformers' model-tester scale: hidden 32, a few layers, 16-pixel patches of a 32-pixel frame.
+    "tiny": {
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                          "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 32, "patch_size": 8},
+        "text_config": {"model_type": "qwen2", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 4,
+                        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 128},
+        "tokens_per_frame": 4,
+        "cross_attention_layers": [0, 1, 2, 3],
+    },
+    # A CPU benchmark shape: the 0.5B LLM's proportions at a fraction of the width.
+    "cpu-small": {
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 192, "intermediate_size": 768,
+                          "num_hidden_layers": 6, "num_attention_heads": 6, "image_size": 384, "patch_size": 14},
+        "text_config": {**_QWEN2_COMMON, "hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 8,
+                        "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 32000},
+    },
+    "qwen2.5-0.5b": {
+        "vision_config": SIGLIP_SO400M_384,
+        "text_config": {**_QWEN2_COMMON, "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+                        "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
+                        "tie_word_embeddings": True},
+    },
+    "qwen2.5-1.5b": {
+        "vision_config": SIGLIP_SO400M_384,
+        "text_config": {**_QWEN2_COMMON, "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
+                        "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936,
+                        "tie_word_embeddings": True},
+    },
+    "qwen2.5-7b": {
+        "vision_config": SIGLIP_SO400M_384,
+        "text_config": {**_QWEN2_COMMON, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                        "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064},
+    },
+}
+
+
+def config_for_shape(name: str, **overrides: Any) -> CrossLMMConfig:
+    """A `CrossLMMConfig` of a named shape; `overrides` replace top-level fields, and
+    `vision_config` / `text_config` dicts in `overrides` update (not replace) the shape's."""
+    if name not in SHAPES:
+        raise ValueError(f"unknown model shape {name!r}; known: {', '.join(SHAPES)}")
+    fields = {key: (dict(value) if isinstance(value, dict) else value) for key, value in SHAPES[name].items()}
+    for key in ("vision_config", "text_config"):
+        fields[key] = {**fields[key], **overrides.pop(key, {})}
+    fields.update(overrides)
+    fields.setdefault("video_token_id", fields["text_config"]["vocab_size"] - 1)
+    return CrossLMMConfig(**fields)
