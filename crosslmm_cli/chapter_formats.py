@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from crosslmm_cli.chapters import Chapter, ChapterOptions
 from crosslmm_cli.errors import InputError
-from crosslmm_cli.options import format_clock
+from crosslmm_cli.units import format_clock
 
 FORMATS = ("text", "youtube", "json", "vtt", "ffmetadata")
 

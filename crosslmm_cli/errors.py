@@ -99,6 +99,17 @@ def as_crosslmm_error(exc: BaseException, *, frames: int | None = None) -> Cross
     return CrossLMMError(f"{type(exc).__name__}: {_first_line(exc)}", hint="rerun with --verbose for the traceback")
 
 
+def for_input(exc: BaseException, path: str, *, frames: int | None = None) -> CrossLMMError:
+    """`exc` as a typed error whose message names `path` (for single-video commands)."""
+    err = as_crosslmm_error(exc, frames=frames)
+    if path in err.message:
+        return err
+    named = type(err).__new__(type(err))
+    CrossLMMError.__init__(named, f"{path}: {err.message}", hint=err.hint)
+    named.__dict__.update({k: v for k, v in err.__dict__.items() if k != "hint"})
+    return named
+
+
 def error_line(exc: BaseException, subject: str | None = None) -> str:
     """The one line shown on stderr: `error: [subject: ]cause[ (hint: ...)]`."""
     err = as_crosslmm_error(exc)

@@ -6,42 +6,11 @@ once, so every entry point rejects the same bad values with the same message.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 
 from crosslmm_cli.errors import UsageError
 
-_CLOCK = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)")
-
-
-def parse_time(text: str) -> float:
-    """Seconds from `90`, `90.5`, `1:30` or `0:01:30.5` (what people type for a position)."""
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        match = _CLOCK.fullmatch(text)
-        if not match:
-            raise UsageError(f"not a time: {text!r}", hint="use seconds (90) or [h:]mm:ss (1:30)") from None
-        hours, minutes, secs = match.groups()
-        seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise UsageError(f"not a time: {text!r}", hint="times are >= 0 seconds")
-    return seconds
-
-
-def format_clock(seconds: float, *, always_hours: bool = False, millis: bool = False) -> str:
-    """`1:05`, `1:02:05`, or with `millis` `00:01:05.250` (WebVTT's form)."""
-    total_ms = int(round(seconds * 1000))
-    hours, rest = divmod(total_ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, ms = divmod(rest, 1000)
-    if millis:
-        return f"{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}"
-    if hours or always_hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
+DEFAULT_MAX_FRAMES = 64
 
 
 @dataclass(frozen=True)
@@ -50,7 +19,7 @@ class FrameOptions:
 
     num_frames: int | None = None
     fps: float | None = None
-    max_frames: int = 64
+    max_frames: int | None = None  # None: DEFAULT_MAX_FRAMES (or the task's own bound)
     start: float | None = None
     end: float | None = None
 
@@ -61,7 +30,7 @@ class FrameOptions:
             raise UsageError(f"--frames must be >= 1, not {self.num_frames}")
         if self.fps is not None and not self.fps > 0:
             raise UsageError(f"--fps must be > 0, not {self.fps}")
-        if self.max_frames < 1:
+        if self.max_frames is not None and self.max_frames < 1:
             raise UsageError(f"--max-frames must be >= 1, not {self.max_frames}")
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise UsageError(f"--end ({self.end:g} s) must come after --start ({self.start:g} s)")

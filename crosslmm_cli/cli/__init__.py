@@ -1,20 +1,45 @@
 """The `crosslmm` command: a thin Typer layer over the library API.
 
-Nothing here imports torch at module level, so `crosslmm --help` and `--version` answer at once.
+Each command group lives in its own module under `crosslmm_cli.cli` and exposes
+`register(app)`; `COMMAND_MODULES` lists them in help order. Modules that another part of the
+project adds later (synth, train, ...) are listed too and registered once they exist. Nothing here
+imports torch at module level, so `crosslmm --help` and `--version` answer at once.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 import typer
 
 from crosslmm_cli import __version__
+from crosslmm_cli.cli.errors import ErrorHandlingGroup
+
+COMMAND_MODULES = (
+    "ask",  # ask, chat
+    "describe",
+    "chapterize",
+    "batch",
+    "info",
+    "models",  # models list|pull|path|rm, convert
+    "cache",
+    "synth",
+    "init",
+    "train",
+    "distill",
+    "eval",
+    "bench",
+)
 
 app = typer.Typer(
     name="crosslmm",
+    cls=ErrorHandlingGroup,
     help="Answer questions about local video files with CrossLMM.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -31,6 +56,17 @@ def _root(
     ),
 ) -> None:
     """Answer questions about local video files with CrossLMM."""
+
+
+def _register_commands(target: typer.Typer) -> None:
+    for name in COMMAND_MODULES:
+        qualified = f"{__name__}.{name}"
+        if importlib.util.find_spec(qualified) is None:
+            continue  # that part of the project is not merged yet
+        importlib.import_module(qualified).register(target)
+
+
+_register_commands(app)
 
 
 def main() -> None:

@@ -1,0 +1,127 @@
+"""`crosslmm ask VIDEO QUESTION` and `crosslmm chat VIDEO`: questions about one video, encoded once."""
+
+import json
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from crosslmm_cli.cli.common import Session, with_run_options
+from crosslmm_cli.errors import EXIT_INTERRUPTED, UsageError, for_input
+from crosslmm_cli.options import RunOptions
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ask", no_args_is_help=True)(ask)
+    app.command("chat", no_args_is_help=True)(chat)
+
+
+def _open_video(session: Session, video: str):  # noqa: ANN202 - (pipeline, prepared, encoded)
+    """Load the model, decode (or fetch from the cache) and encode the video: the once-per-video work."""
+    engine = session.load_engine()
+    pipeline = session.pipeline(engine)
+    started = time.perf_counter()
+    try:
+        prepared = pipeline.prepare(video)
+        encoded = pipeline.encode(prepared)
+    except Exception as exc:
+        raise for_input(exc, video, frames=pipeline.sampling().get("num_frames")) from exc
+    how = "from the feature cache" if prepared.cached_features is not None else "decoded and encoded"
+    span = f"{encoded.timestamps[0]:.1f}-{encoded.timestamps[-1]:.1f} s of {encoded.duration:.1f} s"
+    session.detail(f"{video}: {encoded.num_frames} frames ({span}) {how} in {time.perf_counter() - started:.2f} s")
+    if prepared.subtitles is not None:
+        session.detail(f"subtitles: {prepared.subtitles.source} ({len(prepared.subtitles.cues)} cues)")
+    if prepared.partial:
+        session.note(f"warning: {video} is truncated; only its readable part was used")
+    return pipeline, prepared, encoded
+
+
+@with_run_options
+def ask(
+    video: Annotated[str, typer.Argument(metavar="VIDEO", help="The video file.", show_default=False)],
+    question: Annotated[Optional[str], typer.Argument(metavar="QUESTION", help="What to ask about it.", show_default=False)] = None,
+    more: Annotated[Optional[list[str]], typer.Option("--question", "-q", metavar="QUESTION",
+                    help="Another question (repeatable); the video is encoded once for all.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per question instead of text.")] = False,
+    *,
+    run: RunOptions,
+) -> None:
+    """Answer questions about a video, streaming each answer to stdout as it is generated."""
+    from crosslmm_cli.cli.render import AnswerRenderer, write_line
+    from crosslmm_cli.tasks import Hooks, generate_text, video_fields
+
+    questions = ([question] if question else []) + list(more or [])
+    if not questions:
+        raise UsageError("no question given", hint='crosslmm ask VIDEO "what happens at the end?"')
+    session = Session.start(run)
+    pipeline, prepared, encoded = _open_video(session, video)
+    shared = video_fields(pipeline, prepared, encoded)
+    for q in questions:
+        started = time.perf_counter()
+        hooks = Hooks(on_stats=lambda stats: session.detail(stats.describe()))
+        if as_json:
+            text = generate_text(pipeline, prepared, encoded, q, run.generation, hooks)
+            record = {"path": video, "ok": True, "task": "ask", "question": q, "text": text, **shared,
+                      "elapsed_s": round(time.perf_counter() - started, 3)}
+            write_line(json.dumps(record, ensure_ascii=False))
+            continue
+        if len(questions) > 1:
+            session.note(f"» {q}")
+        renderer = AnswerRenderer()
+        renderer.begin()
+        try:
+            generate_text(pipeline, prepared, encoded, q, run.generation,
+                          Hooks(on_text=renderer.write, on_stats=hooks.on_stats))
+        finally:
+            renderer.end()
+
+
+@with_run_options
+def chat(
+    video: Annotated[str, typer.Argument(metavar="VIDEO", help="The video file.", show_default=False)],
+    *,
+    run: RunOptions,
+) -> None:
+    """Ask question after question about a video (encoded once). /reset forgets the conversation, /exit or Ctrl-D ends."""
+    from crosslmm_cli.cli.render import AnswerRenderer
+    from crosslmm_cli.tasks import Hooks, generate_text
+
+    session = Session.start(run)
+    pipeline, prepared, encoded = _open_video(session, video)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        session.note(f"{video}: {encoded.duration:.0f} s, {encoded.num_frames} frames. Ask away (/exit to leave).")
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            line = session.err.input("[bold]> [/]") if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        if not interactive and not line:
+            break  # end of piped input
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/exit", "/quit"):
+            break
+        if question == "/reset":
+            history.clear()
+            session.note("(conversation forgotten; the video stays encoded)")
+            continue
+        renderer = AnswerRenderer()
+        renderer.begin()
+        try:
+            answer = generate_text(pipeline, prepared, encoded, question, run.generation,
+                                   Hooks(on_text=renderer.write, on_stats=lambda s: session.detail(s.describe())),
+                                   history=history)
+        except KeyboardInterrupt:
+            renderer.end()
+            if not interactive:
+                raise
+            session.note("(stopped)")
+            continue
+        renderer.end()
+        history.append((question, answer))

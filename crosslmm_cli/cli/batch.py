@@ -1,0 +1,159 @@
+"""`crosslmm batch DIR|- --task ... --output results.jsonl`: many videos, resumable.
+
+`run_task_batch` is also what `describe` uses: the same engine for one video or ten thousand.
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from crosslmm_cli.cli.common import Session, with_run_options
+from crosslmm_cli.errors import UsageError
+from crosslmm_cli.options import RunOptions
+
+CHAPTERS = "Chapters"
+
+MinLength = Annotated[float, typer.Option("--min-length", min=0.0, rich_help_panel=CHAPTERS,
+                                          help="Shortest chapter, in seconds.")]
+MaxLength = Annotated[Optional[float], typer.Option("--max-length", rich_help_panel=CHAPTERS,
+                                                    help="Longest chapter, in seconds (longer ones are split).")]
+MaxChapters = Annotated[int, typer.Option("--max-chapters", min=1, rich_help_panel=CHAPTERS, help="Most chapters.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch", no_args_is_help=True)(batch)
+
+
+@with_run_options
+def batch(
+    inputs: Annotated[list[str], typer.Argument(metavar="DIR|FILE|-...", show_default=False,
+                      help="Directories (searched recursively), video files, or - to read paths from stdin.")],
+    task: Annotated[str, typer.Option("--task", "-t", metavar="describe|ask|chapterize", help="What to do with each video.")] = "describe",
+    question: Annotated[Optional[str], typer.Option("--question", help="The question, for --task ask.")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="The instruction, for --task describe.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
+                      help="Results file (JSON Lines). If it exists, inputs already done are skipped. Default: stdout.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo inputs that failed in an earlier run.")] = False,
+    min_length: MinLength = 10.0,
+    max_length: MaxLength = None,
+    max_chapters: MaxChapters = 20,
+    *,
+    run: RunOptions,
+) -> None:
+    """Run a task on many videos; one JSON record per video, appended as each finishes (resumable)."""
+    from crosslmm_cli.chapters import ChapterOptions
+    from crosslmm_cli.inputs import discover_inputs
+    from crosslmm_cli.tasks import DESCRIBE_PROMPT, TASKS
+
+    if task not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {task!r}")
+    if task == "ask" and not question:
+        raise UsageError("--task ask needs --question")
+    if question and task != "ask":
+        raise UsageError("--question is for --task ask")
+    videos = discover_inputs(inputs, stdin=sys.stdin)
+    if not videos:
+        raise UsageError(f"no videos found in {' '.join(inputs)}")
+    summary = run_task_batch(
+        Session.start(run),
+        videos,
+        task=task,
+        prompt=question if task == "ask" else (prompt or DESCRIBE_PROMPT),
+        jsonl=True,
+        output=output,
+        retry_failed=retry_failed,
+        chapter_options=ChapterOptions(min_length=min_length, max_length=max_length, max_chapters=max_chapters),
+    )
+    raise typer.Exit(summary.exit_code)
+
+
+def run_task_batch(
+    session: Session,
+    inputs: list[str],
+    *,
+    task: str,
+    prompt: str,
+    jsonl: bool,
+    output: Optional[Path],
+    retry_failed: bool = False,
+    chapter_options: Any = None,
+) -> Any:
+    """Load the model, run `task` on every input through `crosslmm_cli.batch.run_batch`, print the summary.
+
+    Records go to `output` (resumable) or stdout (JSON Lines with `jsonl`, else streamed text).
+    """
+    from crosslmm_cli.batch import run_batch
+    from crosslmm_cli.cli.errors import print_error
+    from crosslmm_cli.cli.render import AnswerRenderer, make_progress
+    from crosslmm_cli.errors import error_line
+    from crosslmm_cli.results import JsonlWriter, ResultsLog
+    from crosslmm_cli.tasks import Hooks, ask_video, chapter_frames, chapterize_video, describe_video
+
+    engine = session.load_engine()
+    run = session.run
+    pipeline = session.pipeline(engine, chapter_frames(run.frames) if task == "chapterize" else None)
+    streaming_text = output is None and not jsonl
+    many = len(inputs) > 1
+    on_stats = (lambda stats: session.detail(stats.describe())) if run.verbosity > 0 else None
+
+    def process(path: str, prepared: Any) -> dict[str, Any]:
+        if task == "chapterize":
+            return chapterize_video(pipeline, prepared, chapter_options, run.generation, hooks=Hooks(on_stats=on_stats))
+        if not streaming_text:
+            hooks = Hooks(on_stats=on_stats)
+            if task == "ask":
+                return ask_video(pipeline, prepared, prompt, run.generation, hooks=hooks)
+            return describe_video(pipeline, prepared, run.generation, prompt=prompt, hooks=hooks)
+        if many:
+            sys.stdout.write(f"==> {path} <==\n")
+        renderer = AnswerRenderer()
+        renderer.begin()
+        try:
+            hooks = Hooks(on_text=renderer.write, on_stats=on_stats)
+            if task == "ask":
+                return ask_video(pipeline, prepared, prompt, run.generation, hooks=hooks)
+            return describe_video(pipeline, prepared, run.generation, prompt=prompt, hooks=hooks)
+        finally:
+            renderer.end()
+            if many:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+
+    def reduce(prepared: Any) -> Any:
+        engine.release_memory()
+        smaller = prepared.reduced()
+        if smaller is not None:
+            session.note(f"{prepared.path}: out of memory with {prepared.num_frames} frames; retrying with {smaller.num_frames}")
+        return smaller
+
+    def emit(record: dict[str, Any]) -> None:
+        if jsonl and output is None:
+            sys.stdout.flush()
+            writer.append(record)
+
+    writer = JsonlWriter(sys.stdout.buffer)
+    log = ResultsLog.open(output) if output is not None else None
+    progress = None if streaming_text else make_progress(session.err, task, run.verbosity)
+    try:
+        summary = run_batch(
+            inputs,
+            task=task,
+            question=prompt if task == "ask" else None,
+            prepare=pipeline.prepare,
+            process=process,
+            log=log,
+            emit=emit,
+            on_error=lambda path, exc: print_error(error_line(exc, subject=path)),
+            reduce=reduce,
+            retry_failed=retry_failed,
+            progress=progress,
+        )
+    finally:
+        if log is not None:
+            log.close()
+    if summary.interrupted or many or output is not None:
+        if summary.interrupted or run.verbosity >= 0:
+            session.err.print(summary.describe(), markup=False, style="dim")
+    return summary

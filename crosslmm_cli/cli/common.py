@@ -1,0 +1,222 @@
+"""What every model-running command shares: its options, its consoles, loading the model once.
+
+`with_run_options` adds the common flags (model, frames, generation, subtitles, cache,
+verbosity) to a command's signature and hands the command one `RunOptions`, so the flags are
+declared once instead of in five signatures. `Session` turns those options into a loaded engine
+and a `VideoPipeline`, printing notes (never answers) to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from crosslmm_cli.errors import UsageError
+from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
+from crosslmm_cli.units import parse_time
+from crosslmm_cli.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from crosslmm_cli.inference import Engine
+    from crosslmm_cli.model_store import ResolvedModel
+    from crosslmm_cli.pipeline import VideoPipeline
+
+MODEL, FRAMES, GENERATION, OUTPUT = "Model", "Frames", "Generation", "Output"
+
+
+def _option(*names: str, panel: str, **kwargs: Any) -> Any:
+    return typer.Option(*names, rich_help_panel=panel, **kwargs)
+
+
+# name -> (annotation, default). Option names and help are the user-facing contract.
+RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "model": (Annotated[Optional[str], _option("--model", "-m", panel=MODEL, metavar="NAME|DIR|HUB_ID",
+              help="Preset name, checkpoint directory or hub id (default: settings file, $CROSSLMM_MODEL, else the bundled demo).")], None),
+    "tokens_per_frame": (Annotated[Optional[int], _option("--tokens-per-frame", panel=MODEL, min=1,
+                         help="Visual tokens per frame the LLM sees (1, 4, 9, 16, ...; default: the model's).")], None),
+    "quantize": (Annotated[Optional[str], _option("--quantize", panel=MODEL, metavar="4bit|8bit|none",
+                 help="Weight quantization (default: 4bit on CUDA, none elsewhere).")], None),
+    "device": (Annotated[Optional[str], _option("--device", panel=MODEL, metavar="auto|cuda|cpu|mps",
+               help="Where to run (default: auto).")], None),
+    "frames": (Annotated[Optional[int], _option("--frames", "-n", panel=FRAMES, min=1,
+               help="Number of frames to sample, evenly (default: the model's).")], None),
+    "fps": (Annotated[Optional[float], _option("--fps", panel=FRAMES, help="Sample this many frames per second instead.")], None),
+    "max_frames": (Annotated[Optional[int], _option("--max-frames", panel=FRAMES, min=1,
+                   help="Upper bound on frames with --fps (default: 64).")], None),
+    "start": (Annotated[Optional[str], _option("--start", panel=FRAMES, metavar="TIME",
+              help="Sample from this time on (seconds, mm:ss or h:mm:ss).")], None),
+    "end": (Annotated[Optional[str], _option("--end", panel=FRAMES, metavar="TIME", help="Sample up to this time.")], None),
+    "subtitles": (Annotated[str, _option("--subtitles", panel=FRAMES, metavar="auto|FILE|off",
+                  help="Add subtitle lines to the prompt: a sidecar .srt/.vtt or embedded track (auto), a file, or off.")], "auto"),
+    "no_cache": (Annotated[bool, _option("--no-cache", panel=FRAMES, help="Neither read nor write the video feature cache.")], False),
+    "max_new_tokens": (Annotated[int, _option("--max-new-tokens", panel=GENERATION, min=1, help="Longest answer, in tokens.")], 256),
+    "temperature": (Annotated[float, _option("--temperature", panel=GENERATION, min=0.0,
+                    help="0 decodes greedily; above 0 samples.")], 0.0),
+    "top_p": (Annotated[float, _option("--top-p", panel=GENERATION, help="Nucleus sampling mass (with --temperature > 0).")], 1.0),
+    "seed": (Annotated[Optional[int], _option("--seed", panel=GENERATION, help="Seed for sampling: same seed and input, same output.")], None),
+    "quiet": (Annotated[bool, _option("--quiet", panel=OUTPUT, help="Print only results (no notes, no progress).")], False),
+    "verbose": (Annotated[bool, _option("--verbose", "-v", panel=OUTPUT,
+                help="Also report frames, visual tokens, prefill ms, tokens/s and peak memory on stderr.")], False),
+}
+
+
+def build_run_options(values: dict[str, Any]) -> RunOptions:
+    """Flag values (RUN_OPTIONS' names) -> validated RunOptions; bad values raise UsageError."""
+    if values["quiet"] and values["verbose"]:
+        raise UsageError("--quiet and --verbose exclude each other")
+    settings_defaults = current_settings()
+    frames = FrameOptions(
+        num_frames=values["frames"],
+        fps=values["fps"],
+        max_frames=values["max_frames"],
+        start=parse_time(values["start"]) if values["start"] is not None else None,
+        end=parse_time(values["end"]) if values["end"] is not None else None,
+    )
+    return RunOptions(
+        model=ModelOptions(
+            ref=values["model"],
+            quantize=values["quantize"] or settings_defaults.quantize,
+            device=values["device"] or settings_defaults.device or "auto",
+            tokens_per_frame=values["tokens_per_frame"],
+        ),
+        frames=frames,
+        generation=GenerationOptions(
+            max_new_tokens=values["max_new_tokens"], temperature=values["temperature"], top_p=values["top_p"], seed=values["seed"]
+        ),
+        subtitles=values["subtitles"],
+        use_cache=not values["no_cache"],
+        verbosity=-1 if values["quiet"] else 1 if values["verbose"] else 0,
+    )
+
+
+def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: add RUN_OPTIONS to a command's flags and pass them to it as `run: RunOptions`."""
+    signature = inspect.signature(command)
+    own = [p for name, p in signature.parameters.items() if name != "run"]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in RUN_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in RUN_OPTIONS}
+        run = build_run_options(values)
+        _remember_verbosity(run.verbosity)
+        return command(*args, run=run, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
+    annotations = {k: v for k, v in command.__annotations__.items() if k != "run"}
+    wrapper.__annotations__ = {**annotations, **{name: ann for name, (ann, _) in RUN_OPTIONS.items()}}
+    return wrapper
+
+
+def _remember_verbosity(verbosity: int) -> None:
+    """The error handler shows a traceback for unexpected errors under --verbose."""
+    from crosslmm_cli.cli.errors import set_verbosity
+
+    set_verbosity(verbosity)
+
+
+@functools.lru_cache(maxsize=1)
+def _settings_cached(_key: str) -> Settings:
+    return load_settings()
+
+
+def current_settings() -> Settings:
+    from crosslmm_cli.settings import settings_path
+
+    return _settings_cached(str(settings_path()))
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Session:
+    """One command's run: its options, its stderr console, the engine once loaded."""
+
+    run: RunOptions
+    err: Console
+
+    @classmethod
+    def start(cls, run: RunOptions) -> Session:
+        return cls(run, stderr_console())
+
+    def note(self, message: str) -> None:
+        """A line on stderr unless --quiet (never on stdout, which carries only results)."""
+        if self.run.verbosity >= 0:
+            self.err.print(message, markup=False, style="dim")
+
+    def detail(self, message: str) -> None:
+        """A line on stderr with --verbose only."""
+        if self.run.verbosity > 0:
+            self.err.print(message, markup=False, style="dim")
+
+    def resolve_model(self) -> ResolvedModel:
+        from crosslmm_cli.model_store import resolve_model
+
+        choice = choose_model(self.run.model.ref, current_settings())
+        resolved = resolve_model(choice)
+        if choice.source == "default" and resolved.ref == DEMO_MODEL:
+            self.note(
+                "note: using the bundled demo model (it knows only synthetic shapes); for real videos run "
+                "`crosslmm models pull onevision-0.5b` and pass --model onevision-0.5b"
+            )
+        return resolved
+
+    def load_engine(self) -> Engine:
+        from crosslmm_cli.inference import Engine, resolve_device
+
+        resolved = self.resolve_model()
+        options = self.run.model
+        preset = resolved.preset
+        if options.tokens_per_frame is None and preset is not None and preset.tokens_per_frame:
+            options = replace(options, tokens_per_frame=preset.tokens_per_frame)
+        if options.device == "auto" and resolve_device("auto") == "cpu" and not resolved.is_demo:
+            self.note("note: no GPU found; running on the CPU, which is slow for real models")
+        started = time.perf_counter()
+        engine = Engine.load(
+            resolved.location, options, name=resolved.ref, default_frames=preset.default_frames if preset else 32
+        )
+        self.detail(
+            f"model {resolved.ref} ({resolved.location}) on {engine.device}, {engine.tokens_per_frame} tokens per frame, "
+            f"loaded in {time.perf_counter() - started:.1f} s"
+        )
+        return engine
+
+    def pipeline(self, engine: Engine, frames: FrameOptions | None = None) -> VideoPipeline:
+        """Video input for `engine`: the --frames/--fps/... options (or `frames`), subtitles, the cache."""
+        from crosslmm_cli.feature_cache import FeatureCache
+        from crosslmm_cli.pipeline import VideoPipeline
+
+        cache = None
+        if self.run.use_cache:
+            cache = FeatureCache(feature_cache_dir(), max_bytes=int(current_settings().cache_max_gb * 1e9))
+        return VideoPipeline(engine, frames or self.run.frames, cache=cache, subtitles=self.run.subtitles)
+
+
+def feature_cache_dir():  # noqa: ANN201 - Path, imported lazily by callers
+    return cache_dir() / "features"
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,37 @@
+"""`crosslmm describe PATH...`: a description of each video (files, directories, or `-` for stdin)."""
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from crosslmm_cli.cli.common import Session, with_run_options
+from crosslmm_cli.errors import UsageError
+from crosslmm_cli.options import RunOptions
+
+
+def register(app: typer.Typer) -> None:
+    app.command("describe", no_args_is_help=True)(describe)
+
+
+@with_run_options
+def describe(
+    paths: Annotated[list[str], typer.Argument(metavar="PATH...", show_default=False,
+                     help="Video files, directories (searched recursively), or - to read paths from stdin.")],
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per video on stdout instead of text.")] = False,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="The instruction to give instead of the default.")] = None,
+    *,
+    run: RunOptions,
+) -> None:
+    """Describe videos: text streamed to stdout, or JSON Lines with --jsonl."""
+    from crosslmm_cli.cli.batch import run_task_batch
+    from crosslmm_cli.inputs import discover_inputs
+    from crosslmm_cli.tasks import DESCRIBE_PROMPT
+
+    inputs = discover_inputs(paths, stdin=sys.stdin)
+    if not inputs:
+        raise UsageError(f"no videos found in {' '.join(paths)}")
+    summary = run_task_batch(
+        Session.start(run), inputs, task="describe", prompt=prompt or DESCRIBE_PROMPT, jsonl=jsonl, output=None
+    )
+    raise typer.Exit(summary.exit_code)

@@ -1,0 +1,40 @@
+"""`crosslmm info VIDEO`: what the video input layer sees in a file (its probe), and its subtitles."""
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from crosslmm_cli.errors import for_input
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info", no_args_is_help=True)(info)
+
+
+def info(
+    video: Annotated[str, typer.Argument(metavar="VIDEO", help="The video file.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print a video's duration, frames, frame rate, size, rotation, codec and container (no model needed)."""
+    from crosslmm_cli import video as video_input
+    from crosslmm_cli.subtitles import load_subtitles
+
+    try:
+        probe = video_input.probe(video)
+        subtitles = load_subtitles(video, "auto", ffmpeg=video_input.ffmpeg_executable())
+    except Exception as exc:
+        raise for_input(exc, video) from exc
+    fields = {k: (str(v) if k == "path" else v) for k, v in asdict(probe).items()}
+    fields["subtitles"] = None if subtitles is None else {"source": subtitles.source, "cues": len(subtitles.cues)}
+    if as_json:
+        typer.echo(json.dumps(fields, ensure_ascii=False))
+        return
+    width = max(len(k) for k in fields)
+    for key, value in fields.items():
+        if key == "subtitles":
+            value = "none" if value is None else f"{value['source']} ({value['cues']} cues)"
+        elif isinstance(value, float):
+            value = f"{value:.3f}".rstrip("0").rstrip(".")
+        typer.echo(f"{key:<{width}}  {value}")

@@ -1,0 +1,343 @@
+"""The inference engine: load a model once, encode a video once, answer many questions about it.
+
+`Engine.encode(frames)` runs the vision encoder and returns an `EncodedVideo` (features
+(T, N, D_v), timestamps, duration): the thing the feature cache stores and every question reuses.
+`Engine.answer(encoded, question, options)` returns an `Answer`, an iterator of text chunks as
+they are generated: the terminal renderer, the JSON writer and the tests all consume the same
+iterator. Generation runs in a worker thread (transformers' streamer protocol); closing the
+iterator early (Ctrl-C, a consumer that stops) stops generation at the next token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+from crosslmm_cli.errors import CrossLMMError, ModelError, UsageError
+from crosslmm_cli.options import GenerationOptions, ModelOptions
+from crosslmm_cli.units import format_bytes
+
+Subtitle = tuple[float, float, str]  # (start s, end s, text)
+Turn = tuple[str, str]  # (question, answer)
+
+
+@dataclass(frozen=True)
+class EncodedVideo:
+    """A video as the model sees it, before any question: encoder features and when each frame was."""
+
+    features: torch.Tensor  # (T, N, D_v) vision encoder features, on the model's device
+    timestamps: np.ndarray  # (T,) seconds of each sampled frame
+    duration: float  # seconds, the whole video
+    segment: tuple[float, float] | None = None  # the (start, end) sampled from, if not the whole video
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.features.shape[0])
+
+    def select(self, indices: Sequence[int]) -> EncodedVideo:
+        """A subset of the frames (e.g. one chapter's), sharing the features' storage where it can."""
+        index = list(indices)
+        if not index:
+            raise ValueError("select() needs at least one frame")
+        rows = torch.as_tensor(index, device=self.features.device)
+        return replace(self, features=self.features.index_select(0, rows), timestamps=self.timestamps[index])
+
+
+@dataclass
+class GenerationStats:
+    """What `--verbose` reports about one answer."""
+
+    frames: int
+    visual_tokens: int
+    prompt_tokens: int
+    new_tokens: int = 0
+    prefill_ms: float | None = None  # from calling generate() to the first new token
+    tokens_per_s: float | None = None  # decoding speed after the first token
+    peak_memory_bytes: int | None = None
+
+    def describe(self) -> str:
+        parts = [f"frames {self.frames}", f"visual tokens {self.visual_tokens}", f"prompt tokens {self.prompt_tokens}"]
+        if self.prefill_ms is not None:
+            parts.append(f"prefill {self.prefill_ms:.0f} ms")
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tokens/s")
+        parts.append(f"{self.new_tokens} new tokens")
+        if self.peak_memory_bytes is not None:
+            parts.append(f"peak memory {format_bytes(self.peak_memory_bytes)}")
+        return ", ".join(parts)
+
+
+def resolve_device(requested: str) -> str:
+    """"auto" -> cuda if available, else mps, else cpu; an explicit device that is missing is an error."""
+    has_cuda = torch.cuda.is_available()
+    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if requested == "auto":
+        return "cuda" if has_cuda else "mps" if has_mps else "cpu"
+    if requested.startswith("cuda") and not has_cuda:
+        raise UsageError("--device cuda: no CUDA GPU is available", hint="leave out --device to run on CPU (slowly)")
+    if requested == "mps" and not has_mps:
+        raise UsageError("--device mps: Apple's MPS backend is not available")
+    return requested
+
+
+def peak_memory_bytes(device: str) -> int:
+    """Peak accelerator memory on CUDA; peak resident memory of this process elsewhere."""
+    if device.startswith("cuda"):
+        return int(torch.cuda.max_memory_allocated())
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+class Engine:
+    """One loaded model and its processor."""
+
+    def __init__(self, model: Any, processor: Any, *, name: str, fingerprint: str, default_frames: int = 32) -> None:
+        self.model = model
+        self.processor = processor
+        self.name = name  # what records call the model (preset name, directory or hub id)
+        self.fingerprint = fingerprint  # identity for the feature cache
+        self.default_frames = default_frames
+
+    @classmethod
+    def load(cls, location: str, options: ModelOptions, *, name: str | None = None, default_frames: int = 32) -> Engine:
+        """Load `location` (a checkpoint directory or hub id) with `options`; errors are ModelError (exit 3)."""
+        device = resolve_device(options.device)
+        quantize = options.quantize or ("4bit" if device.startswith("cuda") else "none")
+        if quantize != "none" and not device.startswith("cuda"):
+            raise UsageError(f"--quantize {quantize} needs a CUDA GPU (bitsandbytes)", hint="use --quantize none on CPU")
+        try:
+            from crosslmm_cli.loading import load_model
+
+            model, processor = load_model(location, quantize=quantize, device=device, tokens_per_frame=options.tokens_per_frame)
+        except CrossLMMError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any load failure is "model could not be loaded"
+            cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"cannot load model {name or location!r}: {cause}") from exc
+        model.eval()
+        fingerprint = model_fingerprint(location, quantize=quantize, dtype=str(_dtype_of(model)))
+        return cls(model, processor, name=name or location, fingerprint=fingerprint, default_frames=default_frames)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return int(self.processor.tokens_per_frame)
+
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """(height, width) the image processor resizes frames to, so decoders can scale down early."""
+        return self.processor.image_processor.output_size
+
+    def release_memory(self) -> None:
+        """Return cached accelerator memory (before retrying an input that ran out of it)."""
+        import gc
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def visual_tokens(self, num_frames: int) -> int:
+        return int(self.processor.num_video_tokens(num_frames))
+
+    @torch.inference_mode()
+    def encode(self, frames: np.ndarray, timestamps: Sequence[float], duration: float,
+               segment: tuple[float, float] | None = None) -> EncodedVideo:
+        """uint8 frames (T, H, W, 3) -> EncodedVideo with features (T, N, D_v) on the model's device."""
+        pixels = self.processor.image_processor(frames)  # (T, 3, S, S) float32
+        pixels = pixels.to(self.device, dtype=_dtype_of(self.model))
+        features = self.model.get_video_features(pixels[None])[0]  # (T, N, D_v)
+        return EncodedVideo(features, np.asarray(timestamps, dtype=np.float64), float(duration), segment)
+
+    def from_features(self, features: torch.Tensor, timestamps: Sequence[float], duration: float,
+                      segment: tuple[float, float] | None = None) -> EncodedVideo:
+        """An EncodedVideo from cached features (moved to the model's device)."""
+        return EncodedVideo(features.to(self.device), np.asarray(timestamps, dtype=np.float64), float(duration), segment)
+
+    @torch.inference_mode()
+    def frame_embeddings(self, encoded: EncodedVideo) -> np.ndarray:
+        """One vector per frame, (T, D_v): the mean of its patch features (for chapter boundaries)."""
+        return encoded.features.float().mean(dim=1).cpu().numpy()
+
+    def answer(
+        self,
+        encoded: EncodedVideo,
+        question: str,
+        options: GenerationOptions = GenerationOptions(),
+        *,
+        history: Sequence[Turn] = (),
+        subtitles: Sequence[Subtitle] | None = None,
+    ) -> Answer:
+        """Start answering `question` about `encoded`; iterate the result for text chunks."""
+        prompt = self.processor.build_prompt(
+            question,
+            timestamps=[float(t) for t in encoded.timestamps],
+            duration=encoded.duration,
+            subtitles=list(subtitles) if subtitles else None,
+            history=list(history) or None,
+            segment=encoded.segment,
+        )
+        inputs = self.processor(text=prompt, num_frames=encoded.num_frames)
+        stats = GenerationStats(
+            frames=encoded.num_frames,
+            visual_tokens=self.visual_tokens(encoded.num_frames),
+            prompt_tokens=int(inputs["input_ids"].shape[1]),
+        )
+        return Answer(self, inputs, encoded, options, stats)
+
+
+class Answer(Iterator[str]):
+    """Text chunks of one answer as they are generated; `.text` and `.stats` once exhausted."""
+
+    def __init__(self, engine: Engine, inputs: Any, encoded: EncodedVideo, options: GenerationOptions,
+                 stats: GenerationStats) -> None:
+        self._engine = engine
+        self._inputs = inputs
+        self._encoded = encoded
+        self._options = options
+        self.stats = stats
+        self.text = ""
+        self._chunks = self._generate()
+
+    def __next__(self) -> str:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        """Stop generating (the worker thread ends at its next token)."""
+        self._chunks.close()
+
+    def __enter__(self) -> Answer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _generate(self) -> Iterator[str]:
+        engine, options = self._engine, self._options
+        stop = threading.Event()
+        streamer = _TimedStreamer(engine.processor.tokenizer)
+        kwargs = _generate_kwargs(engine, options)
+        inputs = {name: tensor.to(engine.device) for name, tensor in self._inputs.items()}
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    engine.model.generate(
+                        **inputs,
+                        video_features=self._encoded.features[None],
+                        streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_StopWhenAsked(stop)]),
+                        **kwargs,
+                    )
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+                failure.append(exc)
+            finally:
+                streamer.end()
+
+        if options.seed is not None:
+            torch.manual_seed(options.seed)  # also seeds CUDA; same seed and input, same output
+        if engine.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        worker = threading.Thread(target=work, name="crosslmm-generate", daemon=True)
+        streamer.started = time.perf_counter()
+        worker.start()
+        try:
+            for chunk in streamer:
+                if chunk:
+                    self.text += chunk
+                    yield chunk
+        finally:
+            stop.set()
+            worker.join()
+        if failure:
+            raise failure[0]
+        self._finish_stats(streamer)
+
+    def _finish_stats(self, streamer: _TimedStreamer) -> None:
+        stats = self.stats
+        stats.new_tokens = streamer.new_tokens
+        if streamer.first_token_at is not None:
+            stats.prefill_ms = (streamer.first_token_at - streamer.started) * 1000
+            if streamer.new_tokens > 1 and streamer.last_token_at > streamer.first_token_at:
+                stats.tokens_per_s = (streamer.new_tokens - 1) / (streamer.last_token_at - streamer.first_token_at)
+        stats.peak_memory_bytes = peak_memory_bytes(self._engine.device.type)
+
+
+def _generate_kwargs(engine: Engine, options: GenerationOptions) -> dict[str, Any]:
+    tokenizer = engine.processor.tokenizer
+    kwargs: dict[str, Any] = {"max_new_tokens": options.max_new_tokens, "do_sample": options.do_sample}
+    if options.do_sample:
+        kwargs.update(temperature=options.temperature, top_p=options.top_p)
+    else:  # greedy: say so explicitly, so a checkpoint's sampling defaults do not apply
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    generation_config = getattr(engine.model, "generation_config", None)
+    if getattr(generation_config, "eos_token_id", None) is None:
+        end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        kwargs["eos_token_id"] = end_of_turn if isinstance(end_of_turn, int) and end_of_turn >= 0 else tokenizer.eos_token_id
+    if getattr(generation_config, "pad_token_id", None) is None:
+        kwargs["pad_token_id"] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return kwargs
+
+
+class _TimedStreamer(TextIteratorStreamer):
+    """transformers' TextIteratorStreamer that also notes when tokens arrive (for prefill ms, tokens/s)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.started = time.perf_counter()
+        self.first_token_at: float | None = None
+        self.last_token_at = 0.0
+        self.new_tokens = 0
+        self._seen_prompt = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if self._seen_prompt:  # the first call carries the prompt
+            now = time.perf_counter()
+            self.first_token_at = self.first_token_at or now
+            self.last_token_at = now
+            self.new_tokens += int(value.numel())
+        self._seen_prompt = True
+        super().put(value)
+
+
+class _StopWhenAsked(StoppingCriteria):
+    """Ends generation at the next token once `event` is set (the consumer stopped reading)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def _dtype_of(model: Any) -> torch.dtype:
+    """The compute dtype: that of the input embeddings (never quantized)."""
+    return model.get_input_embeddings().weight.dtype
+
+
+def model_fingerprint(location: str, *, quantize: str, dtype: str) -> str:
+    """Identity of the weights for the feature cache: config and weight files (name, size, mtime), dtype, quantization."""
+    parts: dict[str, Any] = {"location": location, "quantize": quantize, "dtype": dtype}
+    path = Path(location)
+    if path.is_dir():
+        parts["location"] = str(path.resolve())
+        files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".safetensors"))
+        parts["files"] = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+__all__ = ["Answer", "Engine", "EncodedVideo", "GenerationStats", "resolve_device"]
