@@ -109,7 +109,10 @@ class ImageProcessorConfig:
         elif isinstance(size, dict) and set(size) == {"shortest_edge"}:
             kwargs.update(height=None, width=None, shortest_edge=size["shortest_edge"])
         elif isinstance(size, int) and not isinstance(size, bool):
-            kwargs.update(height=size, width=size)
+            if data.get("do_center_crop"):  # CLIP's legacy int size means the shortest edge, then a crop
+                kwargs.update(height=None, width=None, shortest_edge=size)
+            else:
+                kwargs.update(height=size, width=size)
         else:
             raise ValueError(
                 f"size: expected {{'height', 'width'}} or {{'shortest_edge'}}, got {size!r}"

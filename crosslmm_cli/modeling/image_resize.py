@@ -4,16 +4,18 @@ Checkpoints name their resampling filter with PIL's enum (`preprocessor_config.j
 because the reference pipelines (LLaVA-OneVision's training code, transformers' PIL image processors)
 resize with PIL: a separable filter, horizontal pass then vertical pass, each pass rounded and
 clipped to uint8, with antialiasing when downscaling (the filter support grows with the scale).
+(Pillow 13 may run the vertical pass first when the height shrinks much more than the width, which
+moves a few pixels by a few levels; we keep the horizontal-first order of older Pillow and torch.)
 
-Three ways to get there, picked per filter and device:
+How, per filter and device:
 - bilinear / bicubic on CPU: torch's uint8 antialiased kernel (`F.interpolate` on uint8). It is the
   kernel torchvision and transformers' default ("fast") image processors call, ported from PIL,
-  and about 10x faster than a float pass. It agrees with PIL to within 1-2 uint8 levels on a few
+  and about 10x faster than a float pass. It agrees with PIL to within 2 uint8 levels, on a few
   pixels (its fixed-point weights differ slightly from PIL's).
 - bilinear / bicubic elsewhere (CUDA): two float antialiased passes (torch's antialiased kernels use
-  PIL's filters: bicubic a=-0.5, support scaled by the downscale factor), each rounded and clamped
-  to the uint8 grid as PIL does. Agrees with PIL to within 1 level.
-- nearest: ``nearest-exact`` (source pixel ``floor((i + 0.5) * scale)``, PIL's rule): exact.
+  PIL's filters: bicubic a=-0.5, support scaled by the downscale factor), each rounded half up and
+  clamped to the uint8 grid as PIL does. Agrees with PIL to within 1 level.
+- nearest: PIL's own source-pixel tables, gathered with `index_select`: exact.
 - lanczos, box, hamming (no torch kernel): PIL itself, frame by frame, on CPU: exact by definition.
 """
 
@@ -51,7 +53,7 @@ def resize_uint8(
     if name is None:
         raise ValueError(f"unknown PIL resample filter {resample!r} (known: {sorted(PIL_RESAMPLE)})")
     if name == "nearest":
-        return F.interpolate(frames, size=(height, width), mode="nearest-exact")
+        return _resize_nearest(frames, (height, width))
     if name not in _TORCH_FILTERS:
         return _resize_with_pil(frames, (height, width), resample)
     if kernel == "auto":
@@ -73,11 +75,38 @@ def _resize_float_two_pass(frames: torch.Tensor, size: tuple[int, int], mode: st
     x = frames.float()  # (N,C,H,W): one full-resolution float copy of this chunk only
     if x.shape[-1] != width:
         x = F.interpolate(x, size=(x.shape[-2], width), mode=mode, antialias=True, align_corners=False)
-        x = x.round_().clamp_(0, 255)
+        x = _round_half_up_to_uint8_grid(x)
     if x.shape[-2] != height:
         x = F.interpolate(x, size=(height, width), mode=mode, antialias=True, align_corners=False)
-        x = x.round_().clamp_(0, 255)
+        x = _round_half_up_to_uint8_grid(x)
     return x.to(torch.uint8)
+
+
+def _round_half_up_to_uint8_grid(x: torch.Tensor) -> torch.Tensor:
+    # PIL adds one half and truncates; torch.round() rounds halves to even, and bilinear weights
+    # (1/8, 3/8, ...) hit exact halves often.
+    return x.add_(0.5).floor_().clamp_(0, 255)
+
+
+def _resize_nearest(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    rows = _pil_nearest_indices(frames.shape[-2], size[0]).to(frames.device)
+    cols = _pil_nearest_indices(frames.shape[-1], size[1]).to(frames.device)
+    return frames.index_select(-2, rows).index_select(-1, cols)
+
+
+def _pil_nearest_indices(size_in: int, size_out: int) -> torch.Tensor:
+    """Source index of each output pixel, computed as PIL does it.
+
+    PIL starts at ``scale / 2`` and adds ``scale`` once per pixel in double precision, truncating
+    each sum. Mathematically that is ``floor((i + 0.5) * scale)``, but the accumulated rounding
+    lands just below exact integers (e.g. 512 -> 384: pixel 4 reads source 5, not 6); torch's
+    ``nearest-exact`` computes the product and differs there. `np.cumsum` adds in the same order.
+    """
+    scale = size_in / size_out
+    steps = np.full(size_out, scale, dtype=np.float64)
+    steps[0] = scale / 2
+    index = np.floor(np.cumsum(steps)).astype(np.int64)
+    return torch.from_numpy(np.minimum(index, size_in - 1))
 
 
 def _resize_with_pil(frames: torch.Tensor, size: tuple[int, int], resample: int) -> torch.Tensor:
