@@ -166,8 +166,9 @@ class ImageProcessorConfig:
 class CrossLMMImageProcessor:
     """uint8 frames (T,H,W,C) -> float32 encoder input (T,3,S,S), batched over frames in chunks.
 
-    Frames are resized on the uint8 grid (as PIL does) and only the output-sized chunk is ever
-    float, so 256 full-HD frames never need a full-resolution float copy.
+    Frames are resized on the uint8 grid (as PIL does), `chunk_size` frames at a time, straight
+    into the preallocated output: 256 full-HD frames never need a full-resolution float copy
+    (on CPU no full-resolution float exists at all; the float path used on GPUs holds one chunk).
     """
 
     def __init__(self, config: ImageProcessorConfig | None = None, *, chunk_size: int = 16) -> None:
