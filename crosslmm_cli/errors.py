@@ -1,7 +1,8 @@
-"""Typed errors with the exit code and hint the command line shows for them.
+"""Errors the tool reports to users: `str(error)` is one line that names the input and the cause.
 
-Library code raises these (never `assert` on user input); the CLI turns any of them into one
-line on stderr, `error: <input>: <cause> (hint: ...)`, and exits with `exit_code`.
+Library code raises these (never `assert` on user input), so programs calling it can tell "your
+file is broken" from a bug; the CLI turns any of them into one line on stderr,
+`error: <input>: <cause> (hint: ...)`, and exits with the class's `exit_code`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class CrossLMMError(Exception):
-    """An error a user can act on: `str()` is the cause, `hint` what to try."""
+    """Base class of every error meant for the user rather than for a traceback: `str()` is the
+    cause, `hint` what to try."""
 
     exit_code = EXIT_FAILED
+    hint: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
-        self.hint = hint
+        if hint is not None:
+            self.hint = hint
 
     @property
     def message(self) -> str:
@@ -37,14 +41,26 @@ class SettingsError(UsageError):
     """The settings file is unreadable or has a bad value."""
 
 
-class ModelError(CrossLMMError):
-    """The model could not be resolved, downloaded, converted or loaded."""
+class ModelLoadError(CrossLMMError):
+    """The model could not be found, downloaded, converted or loaded."""
 
     exit_code = EXIT_MODEL
 
 
-class DownloadError(ModelError):
-    """A hub download failed (no network, unknown repo, gated repo...)."""
+class ModelNotFoundError(ModelLoadError):
+    """No local directory, bundled model, preset on disk or cached hub repository of that name."""
+
+
+class CheckpointError(ModelLoadError):
+    """A checkpoint directory is incomplete, corrupt, or holds weights we refuse to load (pickles)."""
+
+
+class DownloadError(ModelLoadError):
+    """A hub download failed (unknown or gated repo, missing revision, HTTP error)."""
+
+
+class OfflineError(DownloadError):
+    """A download was needed and the Hugging Face Hub cannot be reached."""
 
 
 class InputError(CrossLMMError):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-from crosslmm_cli.errors import CrossLMMError, ModelError, UsageError
+from crosslmm_cli.errors import CrossLMMError, ModelLoadError
 from crosslmm_cli.options import GenerationOptions, ModelOptions
 from crosslmm_cli.units import format_bytes
 
@@ -77,19 +77,6 @@ class GenerationStats:
         return ", ".join(parts)
 
 
-def resolve_device(requested: str) -> str:
-    """"auto" -> cuda if available, else mps, else cpu; an explicit device that is missing is an error."""
-    has_cuda = torch.cuda.is_available()
-    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    if requested == "auto":
-        return "cuda" if has_cuda else "mps" if has_mps else "cpu"
-    if requested.startswith("cuda") and not has_cuda:
-        raise UsageError("--device cuda: no CUDA GPU is available", hint="leave out --device to run on CPU (slowly)")
-    if requested == "mps" and not has_mps:
-        raise UsageError("--device mps: Apple's MPS backend is not available")
-    return requested
-
-
 def peak_memory_bytes(device: str) -> int:
     """Peak accelerator memory on CUDA; peak resident memory of this process elsewhere."""
     if device.startswith("cuda"):
@@ -111,22 +98,20 @@ class Engine:
 
     @classmethod
     def load(cls, location: str, options: ModelOptions, *, name: str | None = None, default_frames: int = 32) -> Engine:
-        """Load `location` (a checkpoint directory or hub id) with `options`; errors are ModelError (exit 3)."""
-        device = resolve_device(options.device)
-        quantize = options.quantize or ("4bit" if device.startswith("cuda") else "none")
-        if quantize != "none" and not device.startswith("cuda"):
-            raise UsageError(f"--quantize {quantize} needs a CUDA GPU (bitsandbytes)", hint="use --quantize none on CPU")
-        try:
-            from crosslmm_cli.loading import load_model
+        """Load `location` (a checkpoint directory or hub id) with `options`; failures are ModelLoadError (exit 3)."""
+        from crosslmm_cli.loading import load_model
 
-            model, processor = load_model(location, quantize=quantize, device=device, tokens_per_frame=options.tokens_per_frame)
+        try:
+            model, processor = load_model(
+                location, quantize=options.quantize or "auto", device=options.device, tokens_per_frame=options.tokens_per_frame
+            )
         except CrossLMMError:
             raise
         except Exception as exc:  # noqa: BLE001 - any load failure is "model could not be loaded"
             cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelError(f"cannot load model {name or location!r}: {cause}") from exc
-        model.eval()
-        fingerprint = model_fingerprint(location, quantize=quantize, dtype=str(_dtype_of(model)))
+            raise ModelLoadError(f"cannot load model {name or location!r}: {cause}") from exc
+        loaded = model.loaded  # what load_model resolved: local path, device, dtype, quantization
+        fingerprint = model_fingerprint(str(loaded.path), quantize=loaded.quantize, dtype=loaded.dtype)
         return cls(model, processor, name=name or location, fingerprint=fingerprint, default_frames=default_frames)
 
     @property
@@ -340,4 +325,4 @@ def model_fingerprint(location: str, *, quantize: str, dtype: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-__all__ = ["Answer", "Engine", "EncodedVideo", "GenerationStats", "resolve_device"]
+__all__ = ["Answer", "Engine", "EncodedVideo", "GenerationStats"]

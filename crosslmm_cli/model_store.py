@@ -1,7 +1,7 @@
 """Where models live on disk: resolving `--model`, and `models pull|path|rm`.
 
-Downloads go through huggingface_hub into its own cache (shared with other tools, resumable);
-only safetensors, JSON and tokenizer files are fetched. Conversions (LLaVA-OneVision ->
+Downloads go through `loading.download_snapshot` (huggingface_hub's cache, shared with other
+tools and resumable; only safetensors, JSON and tokenizer files). Conversions (LLaVA-OneVision ->
 CrossLMM) are written to `<data dir>/models/<preset>`, into a temporary directory first and
 moved into place only when complete, with a marker file recording what they came from, so an
 interrupted conversion is never mistaken for a finished one.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crosslmm_cli.errors import DownloadError, ModelError
+from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError
 from crosslmm_cli.presets import (
     CONVERT_LLAVA_ONEVISION,
     CONVERT_NONE,
@@ -28,8 +28,6 @@ from crosslmm_cli.presets import (
 )
 from crosslmm_cli.settings import DEMO_MODEL, ModelChoice, data_dir
 
-# Weights only as safetensors: pickles (*.bin, *.pt) are never downloaded, let alone loaded.
-ALLOW_PATTERNS = ("*.safetensors", "*.json", "*.txt", "*.jinja", "*.model")
 COMPLETE_MARKER = ".crosslmm-complete.json"
 
 Converter = Callable[[Path, Path], None]
@@ -77,11 +75,11 @@ def resolve_model(choice: ModelChoice) -> ResolvedModel:
         found = local_path(preset)
         if found is None:
             if preset.is_bundled:
-                raise ModelError(f"bundled model {ref!r} is missing from this installation", hint="reinstall crosslmm")
-            raise ModelError(f"model {ref!r} is not downloaded yet", hint=f"run `crosslmm models pull {ref}`")
+                raise ModelLoadError(f"bundled model {ref!r} is missing from this installation", hint="reinstall crosslmm")
+            raise ModelNotFoundError(f"model {ref!r} is not downloaded yet", hint=f"run `crosslmm models pull {ref}`")
         return ResolvedModel(ref, str(found), preset, choice.source)
     if path.exists() or not _HUB_ID.fullmatch(ref):
-        raise ModelError(
+        raise ModelNotFoundError(
             f"model {ref!r} not found: not a preset, a checkpoint directory or a hub id (owner/name)",
             hint=f"presets: {', '.join(sorted(presets))}",
         )
@@ -89,52 +87,20 @@ def resolve_model(choice: ModelChoice) -> ResolvedModel:
 
 
 def pull(preset: Preset, *, force: bool = False, converter: Converter | None = None) -> Path:
-    """Download (and convert) a preset; a no-op when it is already complete."""
+    """Download (and convert) a preset; a no-op when it is already complete (`force` converts again)."""
     if preset.is_bundled:
         found = local_path(preset)
         if found is None:
-            raise ModelError(f"bundled model {preset.name!r} is missing from this installation", hint="reinstall crosslmm")
+            raise ModelLoadError(f"bundled model {preset.name!r} is missing from this installation", hint="reinstall crosslmm")
         return found
-    snapshot = download(preset.repo, preset.revision, force=force)
+    from crosslmm_cli.loading import download_snapshot
+
+    snapshot = download_snapshot(preset.repo, preset.revision)
     if preset.convert == CONVERT_NONE:
         return snapshot
     if preset.convert == CONVERT_LLAVA_ONEVISION:
         return install_converted(preset, snapshot, force=force, converter=converter)
-    raise ModelError(f"preset {preset.name!r}: unknown conversion {preset.convert!r}")  # pragma: no cover
-
-
-def download(repo: str, revision: str | None, *, force: bool = False) -> Path:
-    """`snapshot_download` of the weights and tokenizer files, with errors a user can act on."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    what = f"{repo}@{revision or 'main'}"
-    try:
-        return Path(
-            snapshot_download(repo, revision=revision, allow_patterns=list(ALLOW_PATTERNS), force_download=force)
-        )
-    except LocalEntryNotFoundError as exc:
-        raise DownloadError(
-            f"cannot download {what}: the Hugging Face Hub is unreachable ({_cause(exc)})",
-            hint=(
-                f"connect to the network and retry, or run `hf download {repo}` on a machine that can and copy "
-                "its ~/.cache/huggingface/hub here (or set HF_ENDPOINT to a mirror)"
-            ),
-        ) from exc
-    except GatedRepoError as exc:
-        raise DownloadError(f"cannot download {what}: the repo is gated", hint="accept its terms on huggingface.co and run `hf auth login`") from exc
-    except RepositoryNotFoundError as exc:
-        raise DownloadError(f"cannot download {what}: no such repo (or it is private)", hint="check the preset's `repo`") from exc
-    except RevisionNotFoundError as exc:
-        raise DownloadError(f"cannot download {what}: no such revision", hint="check the preset's `revision`") from exc
-    except (HfHubHTTPError, OSError) as exc:
-        raise DownloadError(f"cannot download {what}: {_cause(exc)}") from exc
+    raise ModelLoadError(f"preset {preset.name!r}: unknown conversion {preset.convert!r}")  # pragma: no cover
 
 
 def install_converted(preset: Preset, source: Path, *, force: bool = False, converter: Converter | None = None) -> Path:
@@ -165,7 +131,7 @@ def install_converted(preset: Preset, source: Path, *, force: bool = False, conv
 def remove(preset: Preset, *, download_too: bool = False) -> int:
     """Delete a preset's converted checkpoint (and its hub download if asked); returns bytes freed."""
     if preset.is_bundled:
-        raise ModelError(f"{preset.name!r} is bundled with crosslmm and cannot be removed")
+        raise ModelLoadError(f"{preset.name!r} is bundled with crosslmm and cannot be removed")
     freed = 0
     target = installed_dir(preset.name)
     if target.exists():
@@ -201,7 +167,8 @@ def _default_converter(preset: Preset) -> Converter:
     from crosslmm_cli.convert import convert_llava_onevision
 
     def convert(source: Path, target: Path) -> None:
-        convert_llava_onevision(source, target)
+        # At the preset's few tokens per frame the converter picks area pooling (the paper's).
+        convert_llava_onevision(source, target, tokens_per_frame=preset.tokens_per_frame)
 
     return convert
 
@@ -210,8 +177,10 @@ def _cached_snapshot(preset: Preset) -> Path | None:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    from crosslmm_cli.loading import HUB_ALLOW_PATTERNS
+
     try:
-        return Path(snapshot_download(preset.repo, revision=preset.revision, allow_patterns=list(ALLOW_PATTERNS), local_files_only=True))
+        return Path(snapshot_download(preset.repo, revision=preset.revision, allow_patterns=HUB_ALLOW_PATTERNS, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
 
@@ -232,21 +201,9 @@ def _delete_hub_download(repo: str) -> int:
     return strategy.expected_freed_size
 
 
-def _cause(exc: BaseException) -> str:
-    """The innermost cause's first line: `Connection refused` says more than the hub's wrapper."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return "HF_HUB_OFFLINE is set"
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__
-    lines = (str(exc).strip() or type(exc).__name__).splitlines()
-    return lines[0]
-
-
 __all__ = [
-    "ALLOW_PATTERNS",
     "ResolvedModel",
     "directory_size",
-    "download",
     "install_converted",
     "installed_dir",
     "load_presets",

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from crosslmm_cli.errors import ModelError, SettingsError
+from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError, SettingsError
 from crosslmm_cli.settings import config_dir
 
 if sys.version_info >= (3, 11):
@@ -73,7 +73,7 @@ def bundled_models_dir() -> Path:
     for candidate in (package_dir / "_models", package_dir.parent / "models"):
         if (candidate / "presets").is_dir():
             return candidate
-    raise ModelError(
+    raise ModelLoadError(
         f"bundled models not found (looked in {package_dir / '_models'} and {package_dir.parent / 'models'})",
         hint="reinstall crosslmm; the wheel carries them",
     )
@@ -115,5 +115,5 @@ def load_presets() -> dict[str, Preset]:
 def get_preset(name: str) -> Preset:
     presets = load_presets()
     if name not in presets:
-        raise ModelError(f"unknown model preset {name!r}", hint=f"known presets: {', '.join(sorted(presets))}")
+        raise ModelNotFoundError(f"unknown model preset {name!r}", hint=f"known presets: {', '.join(sorted(presets))}")
     return presets[name]

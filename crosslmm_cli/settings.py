@@ -27,7 +27,7 @@ ENV_MODEL = "CROSSLMM_MODEL"
 SETTINGS_FILE = "settings.toml"
 
 QUANTIZE_CHOICES = ("4bit", "8bit", "none")
-DEVICE_CHOICES = ("auto", "cuda", "cpu", "mps")
+DEVICE_CHOICES = ("auto", "cuda", "cpu")
 
 
 def config_dir() -> Path:

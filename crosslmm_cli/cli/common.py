@@ -45,7 +45,7 @@ RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
                          help="Visual tokens per frame the LLM sees (1, 4, 9, 16, ...; default: the model's).")], None),
     "quantize": (Annotated[Optional[str], _option("--quantize", panel=MODEL, metavar="4bit|8bit|none",
                  help="Weight quantization (default: 4bit on CUDA, none elsewhere).")], None),
-    "device": (Annotated[Optional[str], _option("--device", panel=MODEL, metavar="auto|cuda|cpu|mps",
+    "device": (Annotated[Optional[str], _option("--device", panel=MODEL, metavar="auto|cuda|cpu",
                help="Where to run (default: auto).")], None),
     "frames": (Annotated[Optional[int], _option("--frames", "-n", panel=FRAMES, min=1,
                help="Number of frames to sample, evenly (default: the model's).")], None),
@@ -184,14 +184,15 @@ class Session:
         return resolved
 
     def load_engine(self) -> Engine:
-        from crosslmm_cli.inference import Engine, resolve_device
+        from crosslmm_cli.inference import Engine
+        from crosslmm_cli.loading import resolve_device
 
         resolved = self.resolve_model()
         options = self.run.model
         preset = resolved.preset
         if options.tokens_per_frame is None and preset is not None and preset.tokens_per_frame:
             options = replace(options, tokens_per_frame=preset.tokens_per_frame)
-        if options.device == "auto" and resolve_device("auto") == "cpu" and not resolved.is_demo:
+        if options.device == "auto" and resolve_device("auto").type == "cpu" and not resolved.is_demo:
             self.note("note: no GPU found; running on the CPU, which is slow for real models")
         started = time.perf_counter()
         engine = Engine.load(

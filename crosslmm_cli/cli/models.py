@@ -51,7 +51,7 @@ def list_models(
 @models_app.command("pull")
 def pull(
     name: Name,
-    force: Annotated[bool, typer.Option("--force", help="Download and convert again even if present.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Convert again even if a converted copy exists.")] = False,
 ) -> None:
     """Download a preset from the Hugging Face Hub (and convert it to CrossLMM where needed)."""
     from crosslmm_cli.cli.common import stderr_console
@@ -70,13 +70,13 @@ def pull(
 @models_app.command("path")
 def path(name: Name) -> None:
     """Print where a preset's checkpoint is on disk (exit 3 if it is not pulled)."""
-    from crosslmm_cli.errors import ModelError
+    from crosslmm_cli.errors import ModelNotFoundError
     from crosslmm_cli.model_store import local_path
     from crosslmm_cli.presets import get_preset
 
     found = local_path(get_preset(name))
     if found is None:
-        raise ModelError(f"model {name!r} is not on disk", hint=f"run `crosslmm models pull {name}`")
+        raise ModelNotFoundError(f"model {name!r} is not on disk", hint=f"run `crosslmm models pull {name}`")
     typer.echo(str(found))
 
 

@@ -3,8 +3,9 @@
 Calling convention follows transformers' `LlavaOnevisionForConditionalGeneration` for video
 (`input_ids`, `pixel_values_videos` (B, T, 3, H, W), `attention_mask`, `past_key_values`, ...),
 plus `video_features` to pass precomputed encoder features (encode a video once, ask many
-questions), and two per-call switches that leave the weights alone: `tokens_per_frame` and
-`cross_attention` (which blocks run; `[]` shuts them, giving the full-token baseline).
+questions), and per-call switches that leave the weights alone: `tokens_per_frame`, `pooling`
+and `cross_attention` (which blocks run; `[]` shuts them). One set of weights thereby serves as
+the few-token model, the full-token baseline (bench) and the distillation teacher.
 """
 
 
@@ -112,7 +113,7 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
         return features.view(batch, frames, *features.shape[1:])
 
     def prepare_video_tokens(
-        self, video_features: torch.Tensor, tokens_per_frame: int, with_key_values: bool
+        self, video_features: torch.Tensor, tokens_per_frame: int, with_key_values: bool, pooling: str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Encoder features (B, T, N, D_v) -> pooled LLM tokens (B, T*s*s [+1 newline], D) and the
         cross-attention K/V source (B, T, N_kv, D_src), computed a chunk of frames at a time so the
@@ -128,7 +129,8 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
         source_dim = text_dim if config.kv_source == "projected" else config.vision_config.hidden_size
         pooled = flat.new_empty((batch * frames, side * side, text_dim), dtype=dtype)
         kv_source = flat.new_empty((batch * frames, kv_side * kv_side, source_dim), dtype=dtype) if with_key_values else None
-        project, pool = self.multi_modal_projector, lambda x, s: pool_grid(x, grid, s, config.pooling)
+        mode = pooling or config.pooling
+        project, pool = self.multi_modal_projector, lambda x, s: pool_grid(x, grid, s, mode)
         for start in range(0, batch * frames, config.vision_chunk_size):
             chunk = flat[start : start + config.vision_chunk_size].to(dtype)
             stop = start + chunk.shape[0]
@@ -183,6 +185,7 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
         video_features: torch.Tensor | None = None,
         tokens_per_frame: int | None = None,
         cross_attention: Sequence[str] | None = None,
+        pooling: str | None = None,
         output_hidden_states: bool | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, Cache | None, tuple | None, torch.Tensor | None]:
@@ -213,7 +216,7 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
                 raise ValueError("video input needs input_ids to locate the video placeholder tokens")
             frames = video_features.shape[1]
             video_features = video_features.to(inputs_embeds.device)
-            video_tokens, kv_source = self.prepare_video_tokens(video_features, tokens_per_frame, bool(blocks))
+            video_tokens, kv_source = self.prepare_video_tokens(video_features, tokens_per_frame, bool(blocks), pooling)
             video_mask, frame_mask = self._frame_token_mask(input_ids, frames, tokens_per_frame)
             inputs_embeds = inputs_embeds.masked_scatter(video_mask[..., None], video_tokens.to(inputs_embeds.dtype))
             if blocks:
@@ -284,6 +287,7 @@ class CrossLMMForConditionalGeneration(CrossLMMPreTrainedModel, GenerationMixin)
         video_features: torch.Tensor | None = None,
         tokens_per_frame: int | None = None,
         cross_attention: Sequence[str] | None = None,
+        pooling: str | None = None,
         output_hidden_states: bool | None = None,
         **kwargs,
     ) -> CrossLMMCausalLMOutputWithPast:
@@ -300,6 +304,7 @@ class CrossLMMForConditionalGeneration(CrossLMMPreTrainedModel, GenerationMixin)
             video_features=video_features,
             tokens_per_frame=tokens_per_frame,
             cross_attention=cross_attention,
+            pooling=pooling,
             output_hidden_states=output_hidden_states,
             **kwargs,
         )

@@ -1,0 +1,221 @@
+"""Loading a CrossLMM checkpoint for inference: local directory or hub id, 16-bit, 8-bit or 4-bit.
+
+4-bit is bitsandbytes NF4 with double quantization and a 16-bit compute dtype on GPU (the float32
+default is bitsandbytes' slow path). The vision tower, projector and LM head stay unquantized;
+norms, gates and embeddings are not linear layers and are never quantized. Weights load from
+safetensors only, never with remote code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import CheckpointError, ModelNotFoundError, OfflineError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .modeling import CrossLMMForConditionalGeneration
+    from .modeling.processing import CrossLMMProcessor
+
+QUANTIZE_CHOICES = ("auto", "4bit", "8bit", "none")
+DEVICE_CHOICES = ("auto", "cuda", "cpu")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+#: Modules kept in the compute dtype under 4/8-bit (full names from the model root).
+UNQUANTIZED_MODULES = ["model.vision_tower", "model.multi_modal_projector", "lm_head"]
+#: What a hub download fetches: configs, safetensors and tokenizer files, never pickles or code.
+HUB_ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What `load_model` resolved, for messages (`--verbose`) and records (`model` in JSONL)."""
+
+    path: Path
+    device: str
+    dtype: str
+    quantize: str
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    import torch
+
+    if device not in DEVICE_CHOICES and not device.startswith("cuda:"):
+        raise ValueError(f"device must be one of {DEVICE_CHOICES} (or cuda:N), got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelNotFoundError(f"device {device!r}: no CUDA GPU is visible", hint="use --device cpu (slow)")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """bfloat16 on GPUs that have it, float16 on older GPUs, float32 on CPU (fast there)."""
+    import torch
+
+    if dtype is not None:
+        return dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype))
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def resolve_quantize(quantize: str, device: torch.device) -> str:
+    if quantize not in QUANTIZE_CHOICES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_CHOICES}, got {quantize!r}")
+    if quantize == "auto":
+        return "4bit" if device.type == "cuda" else "none"
+    return quantize
+
+
+def bitsandbytes_config(quantize: str, compute_dtype: torch.dtype) -> Any:
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "4bit":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+            llm_int8_skip_modules=UNQUANTIZED_MODULES,
+        )
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=UNQUANTIZED_MODULES)
+    return None
+
+
+def resolve_checkpoint(path_or_id: str | Path, revision: str | None = None) -> Path:
+    """A local directory as is; otherwise a hub repo id through huggingface_hub's cache."""
+    path = Path(path_or_id).expanduser()
+    if path.exists():
+        return path
+    text = str(path_or_id)
+    if text.count("/") != 1 or text.startswith((".", "/", "~")):
+        raise ModelNotFoundError(f"{text}: no such model directory", hint="pass a directory or a hub id like org/name")
+    return download_snapshot(text, revision)
+
+
+def download_snapshot(repo_id: str, revision: str | None = None) -> Path:
+    """Cached snapshot if present (no network), else a download; a clear message when offline."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_ALLOW_PATTERNS, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_ALLOW_PATTERNS))
+    except (RepositoryNotFoundError, RevisionNotFoundError) as error:
+        raise ModelNotFoundError(f"{repo_id}: not found on the Hugging Face Hub ({type(error).__name__})") from error
+    except LocalEntryNotFoundError as error:
+        raise OfflineError(
+            f"{repo_id}: not in the local cache and the Hugging Face Hub cannot be reached",
+            hint="connect to the network once (or copy the model directory here) and pass its path",
+        ) from error
+    except OSError as error:  # connection refused, DNS, timeouts: all OSErrors underneath
+        raise OfflineError(f"{repo_id}: download failed ({type(error).__name__}: {error})".splitlines()[0]) from error
+
+
+def check_checkpoint_dir(path: Path) -> dict:
+    """Validate a CrossLMM checkpoint directory before handing it to transformers; returns config.json.
+
+    Every failure names the file: a missing config, invalid JSON, a LLaVA-OneVision checkpoint
+    that needs converting, pickle-only weights (refused), a missing shard, a corrupt safetensors file.
+    """
+    from safetensors import safe_open
+
+    if not path.is_dir():
+        raise ModelNotFoundError(f"{path}: not a directory")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{config_file}: missing (not a model directory)")
+    config = _read_json(config_file)
+    model_type = config.get("model_type")
+    if model_type == "llava_onevision":
+        raise CheckpointError(f"{path}: a LLaVA-OneVision checkpoint, not a CrossLMM one",
+                              hint=f"convert it first: crosslmm convert {path} OUT_DIR")
+    if model_type != "crosslmm":
+        raise CheckpointError(f"{config_file}: model_type is {model_type!r}, expected 'crosslmm'")
+
+    index_file = path / "model.safetensors.index.json"
+    if index_file.is_file():
+        shards = sorted(set(_read_json(index_file).get("weight_map", {}).values()))
+        weights = [path / shard for shard in shards]
+        for shard in weights:
+            if not shard.is_file():
+                raise CheckpointError(f"{shard}: missing (listed in {index_file.name})")
+    else:
+        weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        pickles = sorted(p for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise CheckpointError(f"{pickles[0]}: refusing to load pickle weights (loading them can run code)",
+                                  hint="convert the checkpoint to safetensors")
+        raise CheckpointError(f"{path}: no *.safetensors weights")
+    for weight_file in weights:
+        try:
+            with safe_open(weight_file, framework="pt"):
+                pass
+        except Exception as error:  # safetensors raises its own error types for every kind of damage
+            raise CheckpointError(f"{weight_file}: corrupt safetensors file ({error})".splitlines()[0]) from error
+    return config
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: not valid JSON ({error})".splitlines()[0]) from error
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_model(
+    path_or_id: str | Path,
+    *,
+    quantize: str = "auto",
+    device: str = "auto",
+    dtype: str | torch.dtype | None = None,
+    tokens_per_frame: int | None = None,
+    revision: str | None = None,
+) -> tuple[CrossLMMForConditionalGeneration, CrossLMMProcessor]:
+    """Load model and processor for inference (eval mode). `tokens_per_frame` overrides the checkpoint's."""
+    from .modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
+    from .modeling.processing import CrossLMMProcessor
+
+    path = resolve_checkpoint(path_or_id, revision)
+    config_dict = check_checkpoint_dir(path)
+    target = resolve_device(device)
+    compute_dtype = resolve_dtype(dtype, target)
+    quantize = resolve_quantize(quantize, target)
+    if tokens_per_frame is not None:
+        config_dict = {**config_dict, "tokens_per_frame": int(tokens_per_frame)}
+    try:
+        config = CrossLMMConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path / 'config.json'}: {error}".splitlines()[0]) from error
+
+    kwargs: dict[str, Any] = {
+        "config": config,
+        "dtype": compute_dtype,
+        "use_safetensors": True,
+        "trust_remote_code": False,
+        "local_files_only": True,
+        "device_map": {"": target.index if target.type == "cuda" and target.index is not None else target.type},
+    }
+    if quantize != "none":
+        kwargs["quantization_config"] = bitsandbytes_config(quantize, compute_dtype)
+    try:
+        model = CrossLMMForConditionalGeneration.from_pretrained(path, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise CheckpointError(f"{path}: could not load the model ({error})".splitlines()[0]) from error
+    model.eval()
+    model.loaded = LoadedModel(path=path, device=str(target), dtype=str(compute_dtype).removeprefix("torch."),
+                               quantize=quantize)
+    processor = CrossLMMProcessor.from_pretrained(path, tokens_per_frame=config.tokens_per_frame)
+    return model, processor
