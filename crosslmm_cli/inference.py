@@ -248,9 +248,9 @@ class Answer(Iterator[str]):
         finally:
             stop.set()
             worker.join()
+            self._finish_stats(streamer)
         if failure:
             raise failure[0]
-        self._finish_stats(streamer)
 
     def _finish_stats(self, streamer: _TimedStreamer) -> None:
         stats = self.stats

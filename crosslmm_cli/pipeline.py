@@ -71,8 +71,10 @@ class VideoPipeline:
             options["num_frames"] = self.engine.default_frames
         if options["max_frames"] is None:
             options["max_frames"] = DEFAULT_MAX_FRAMES
+        # Decode with the shorter side at the encoder's input size (aspect kept): frames arrive
+        # small, and the checkpoint's own image processor still does the final resize.
         size = self.engine.frame_size
-        options["size"] = tuple(size) if size else None
+        options["size"] = max(size) if size else None
         return options
 
     def prepare(self, path: str) -> PreparedVideo:
@@ -83,8 +85,11 @@ class VideoPipeline:
         subtitles = load_subtitles(path, self.subtitle_mode, ffmpeg=video.ffmpeg_executable())
         key = None
         if self.cache is not None:
-            key = CacheKey.for_video(path, _jsonable(sampling), self.engine.fingerprint)
-            hit = self.cache.get(key)
+            try:
+                key = CacheKey.for_video(path, sampling, self.engine.fingerprint)
+            except OSError:
+                key = None  # missing or unreadable: sample_frames says so, naming the file
+            hit = self.cache.get(key) if key is not None else None
             if hit is not None:
                 return PreparedVideo(
                     path=path,
@@ -134,6 +139,3 @@ def _segment(options: FrameOptions, duration: float) -> tuple[float, float] | No
     end = duration if options.end is None else min(options.end, duration)
     return (start, max(start, end))
 
-
-def _jsonable(sampling: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in sampling.items()}

@@ -1,0 +1,153 @@
+"""The model-running commands in-process (Typer's CliRunner) on a tiny random CrossLMM checkpoint
+and real video files made with ffmpeg. stdout (results) and stderr (notes, errors) apart."""
+
+import json
+import re
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import ffmpeg, make_video
+from crosslmm_cli.cli import app
+from crosslmm_cli.inference import Engine
+
+runner = CliRunner()
+RECORD_FIELDS = {"path", "ok", "task", "text", "duration", "frames", "timestamps", "model", "tokens_per_frame", "elapsed_s"}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    make_video(root / "a.mp4", ("red", 2), ("blue", 2))
+    (root / "sub").mkdir()
+    make_video(root / "sub" / "b.mp4", ("green", 3))
+    make_video(root / "chapters.mp4", ("red", 12), ("blue", 12), ("green", 12))
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    return root
+
+
+@pytest.fixture
+def count_encodes(monkeypatch):
+    calls = []
+    original = Engine.encode
+
+    def counting(self, frames, *args, **kwargs):
+        calls.append(len(frames))
+        return original(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "encode", counting)
+    return calls
+
+
+def invoke(*args, model=None, input=None):
+    base = ["--model", str(model)] if model else []
+    command, rest = args[0], [str(a) for a in args[1:]]
+    head = [command] if command not in ("models", "cache") else [command, rest.pop(0)]
+    return runner.invoke(app, [*head, *rest, *base, "--max-new-tokens", "8"], input=input)
+
+
+def test_ask_streams_the_answer_to_stdout_and_notes_to_stderr(videos, tiny_checkpoint):
+    result = invoke("ask", videos / "a.mp4", "What happens at the end?", "--frames", "4", model=tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("\n") and result.stdout.strip()
+    assert "no GPU found" in result.stderr
+    quiet = invoke("ask", videos / "a.mp4", "What happens at the end?", "--frames", "4", "--quiet", model=tiny_checkpoint)
+    assert quiet.stderr == "" and quiet.stdout == result.stdout  # greedy: same answer
+
+
+def test_several_questions_encode_the_video_once_and_the_cache_serves_the_next_run(videos, tiny_checkpoint, count_encodes):
+    args = ("ask", videos / "a.mp4", "--json", "-q", "What colour?", "-q", "What happens at the end?", "--frames", "4")
+    first = invoke(*args, model=tiny_checkpoint)
+    assert first.exit_code == 0, first.output
+    records = [json.loads(line) for line in first.stdout.splitlines()]
+    assert [r["question"] for r in records] == ["What colour?", "What happens at the end?"]
+    for record in records:
+        assert RECORD_FIELDS | {"question"} <= set(record) and record["ok"] and record["task"] == "ask"
+        assert record["frames"] == 4 and len(record["timestamps"]) == 4 and record["tokens_per_frame"] == 4
+        assert record["duration"] == pytest.approx(4.0, abs=0.1) and record["model"] == str(tiny_checkpoint)
+    assert count_encodes == [4]  # two questions, one encoding
+    second = invoke(*args, model=tiny_checkpoint)
+    assert count_encodes == [4]  # from the feature cache: no decoding, no encoding
+    assert [json.loads(line)["text"] for line in second.stdout.splitlines()] == [r["text"] for r in records]
+    invoke(*args, "--no-cache", model=tiny_checkpoint)
+    assert count_encodes == [4, 4]
+
+
+def test_describe_jsonl_from_stdin_paths_keeps_going_past_bad_input(videos, tiny_checkpoint):
+    stdin = f"{videos / 'a.mp4'}\n{videos / 'missing.mp4'}\n{videos / 'broken.mp4'}\n{videos / 'sub'}\n"
+    result = invoke("describe", "--jsonl", "-", "--frames", "3", model=tiny_checkpoint, input=stdin)
+    assert result.exit_code == 1, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in records] == [str(videos / n) for n in ("a.mp4", "missing.mp4", "broken.mp4", "sub/b.mp4")]
+    assert [r["ok"] for r in records] == [True, False, False, True]
+    assert set(records[0]) == RECORD_FIELDS
+    assert set(records[1]) == {"path", "ok", "task", "error", "elapsed_s"} | ({"hint"} & set(records[1]))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "missing.mp4" in errors[0] and "broken.mp4" in errors[1]
+    assert "2 done, 0 skipped, 2 failed" in result.stderr
+
+
+def test_describe_text_mode_heads_each_video(videos, tiny_checkpoint):
+    result = invoke("describe", videos / "a.mp4", videos / "sub", "--frames", "3", "--quiet", model=tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    headers = [line for line in result.stdout.splitlines() if line.startswith("==> ")]
+    assert headers == [f"==> {videos / 'a.mp4'} <==", f"==> {videos / 'sub' / 'b.mp4'} <=="]
+
+
+def test_verbose_reports_frames_tokens_timing_and_memory(videos, tiny_checkpoint):
+    result = invoke("ask", videos / "a.mp4", "What?", "--frames", "5", "--verbose", model=tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    stats = [line for line in result.stderr.splitlines() if line.startswith("frames 5, visual tokens 21")]
+    assert len(stats) == 1
+    assert re.search(r"prefill \d+ ms", stats[0]) and "tokens/s" in stats[0] and "peak memory" in stats[0]
+    assert re.search(r"a\.mp4: 5 frames \(0\.\d-3\.\d s of 4\.0 s\) decoded and encoded", result.stderr)
+
+
+def test_subtitles_sidecar_is_used_and_reported(videos, tiny_checkpoint, tmp_path):
+    video = tmp_path / "talk.mp4"
+    video.write_bytes((videos / "a.mp4").read_bytes())
+    (tmp_path / "talk.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nHello there\n")
+    result = invoke("describe", "--jsonl", video, "--frames", "2", "--verbose", model=tiny_checkpoint)
+    assert json.loads(result.stdout)["subtitles"] == str(tmp_path / "talk.srt")
+    off = invoke("describe", "--jsonl", video, "--frames", "2", "--subtitles", "off", model=tiny_checkpoint)
+    assert "subtitles" not in json.loads(off.stdout)
+
+
+def test_chapters_follow_the_scene_cuts_and_mux_into_the_file(videos, tiny_checkpoint, tmp_path):
+    as_json = invoke("chapterize", videos / "chapters.mp4", "--format", "json", model=tiny_checkpoint)
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    assert [(c["start"], c["end"]) for c in data["chapters"]] == [(0.0, 12.0), (12.0, 24.0), (24.0, pytest.approx(36.0, abs=0.1))]
+    assert all(c["title"] for c in data["chapters"])
+    youtube = invoke("chapterize", videos / "chapters.mp4", "--format", "youtube", model=tiny_checkpoint)
+    assert [line.split(" ", 1)[0] for line in youtube.stdout.splitlines()] == ["0:00", "0:12", "0:24"]
+    meta = tmp_path / "chapters.txt"
+    result = invoke("chapterize", videos / "chapters.mp4", "--format", "ffmetadata", "-o", meta, model=tiny_checkpoint)
+    assert result.exit_code == 0 and result.stdout == ""
+    out = tmp_path / "with-chapters.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(videos / "chapters.mp4"), "-i", str(meta), "-map_metadata", "1",
+                    "-codec", "copy", str(out)], check=True)
+    probe = subprocess.run([ffmpeg(), "-i", str(out)], capture_output=True, text=True).stderr
+    starts = re.findall(r"Chapter #0:\d+: start (\d+\.\d+)", probe)
+    assert [float(s) for s in starts] == [0.0, 12.0, 24.0]
+
+
+def test_youtube_format_refuses_a_video_too_short(videos, tiny_checkpoint):
+    result = invoke("chapterize", videos / "a.mp4", "--format", "youtube", model=tiny_checkpoint)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "too short for YouTube chapters" in result.stderr
+
+
+def test_model_and_input_errors_have_their_exit_codes(videos, tmp_path, tiny_checkpoint):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad_model = invoke("ask", videos / "a.mp4", "q", model=empty)
+    assert bad_model.exit_code == 3 and bad_model.stdout == ""
+    assert bad_model.stderr.strip().splitlines()[-1] == f"error: {empty / 'config.json'}: missing (not a model directory)"
+    not_pulled = invoke("ask", videos / "a.mp4", "q", model="onevision-7b")
+    assert not_pulled.exit_code == 3 and "crosslmm models pull onevision-7b" in not_pulled.stderr
+    missing = invoke("ask", tmp_path / "nope.mp4", "q", model=tiny_checkpoint)
+    assert missing.exit_code == 1 and missing.stdout == ""
+    [line] = [ln for ln in missing.stderr.splitlines() if ln.startswith("error:")]
+    assert str(tmp_path / "nope.mp4") in line and "Traceback" not in missing.stderr
