@@ -91,6 +91,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return name == "OutOfMemoryError" or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
+def reraise_out_of_memory(exc: BaseException, frames: int, doing: str) -> None:
+    """Raise `exc` as an OutOfMemoryError that knows the frame count (for its hint), if it is one."""
+    if is_out_of_memory(exc) and not isinstance(exc, OutOfMemoryError):
+        raise OutOfMemoryError(f"out of accelerator memory {doing} {frames} frames", frames=frames) from exc
+
+
 def as_crosslmm_error(exc: BaseException, *, frames: int | None = None) -> CrossLMMError:
     """Map errors from the libraries below (video, torch, OS) onto the typed errors above.
 

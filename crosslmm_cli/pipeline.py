@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crosslmm_cli.errors import reraise_out_of_memory
 from crosslmm_cli.feature_cache import CacheKey, FeatureCache
 from crosslmm_cli.options import DEFAULT_MAX_FRAMES, FrameOptions
 from crosslmm_cli.subtitles import Subtitles, load_subtitles, select_cues
@@ -119,7 +120,11 @@ class VideoPipeline:
         """Features on the model's device, from the cache or the encoder (then stored in the cache)."""
         if prepared.cached_features is not None:
             return self.engine.from_features(prepared.cached_features, prepared.timestamps, prepared.duration, prepared.segment)
-        encoded = self.engine.encode(prepared.frames, prepared.timestamps, prepared.duration, prepared.segment)
+        try:
+            encoded = self.engine.encode(prepared.frames, prepared.timestamps, prepared.duration, prepared.segment)
+        except Exception as exc:
+            reraise_out_of_memory(exc, prepared.num_frames, "encoding")
+            raise
         if self.cache is not None and prepared.cache_key is not None:
             self.cache.put(prepared.cache_key, encoded.features, prepared.timestamps, prepared.duration, {"path": prepared.path})
         return encoded

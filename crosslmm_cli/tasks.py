@@ -14,6 +14,7 @@ from typing import Any
 
 from crosslmm_cli.chapter_formats import chapters_as_dicts
 from crosslmm_cli.chapters import Chapter, ChapterOptions, detect_chapters
+from crosslmm_cli.errors import reraise_out_of_memory
 from crosslmm_cli.inference import EncodedVideo, GenerationStats
 from crosslmm_cli.options import FrameOptions, GenerationOptions
 from crosslmm_cli.pipeline import PreparedVideo, VideoPipeline
@@ -68,12 +69,16 @@ def generate_text(
     history: Sequence[tuple[str, str]] = (),
 ) -> str:
     """One answer, streamed to `hooks.on_text`, returned whole."""
-    with pipeline.engine.answer(
-        encoded, question, generation, history=history, subtitles=pipeline.subtitle_lines(prepared)
-    ) as answer:
-        for chunk in answer:
-            if hooks.on_text is not None:
-                hooks.on_text(chunk)
+    try:
+        with pipeline.engine.answer(
+            encoded, question, generation, history=history, subtitles=pipeline.subtitle_lines(prepared)
+        ) as answer:
+            for chunk in answer:
+                if hooks.on_text is not None:
+                    hooks.on_text(chunk)
+    except Exception as exc:
+        reraise_out_of_memory(exc, encoded.num_frames, "answering from")
+        raise
     if hooks.on_stats is not None:
         hooks.on_stats(answer.stats)
     return answer.text.strip()

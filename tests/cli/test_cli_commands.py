@@ -151,3 +151,63 @@ def test_model_and_input_errors_have_their_exit_codes(videos, tmp_path, tiny_che
     assert missing.exit_code == 1 and missing.stdout == ""
     [line] = [ln for ln in missing.stderr.splitlines() if ln.startswith("error:")]
     assert str(tmp_path / "nope.mp4") in line and "Traceback" not in missing.stderr
+
+
+def test_chat_reads_questions_line_by_line_and_encodes_once(videos, tiny_checkpoint, count_encodes):
+    result = invoke("chat", videos / "a.mp4", "--frames", "3", model=tiny_checkpoint,
+                    input="What colour?\n\n/reset\nAnd then?\n/exit\nnever asked\n")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) >= 2 and count_encodes == [3]
+    assert "(conversation forgotten; the video stays encoded)" in result.stderr
+
+
+def test_batch_output_resumes_and_retries_failed_inputs(videos, tiny_checkpoint, tmp_path):
+    out = tmp_path / "r.jsonl"
+    args = ("batch", videos / "a.mp4", videos / "missing.mp4", "--task", "ask", "--question", "What?", "-o", out,
+            "--frames", "2")
+    first = invoke(*args, model=tiny_checkpoint)
+    assert first.exit_code == 1 and first.stdout == ""
+    assert "1 done, 0 skipped, 1 failed" in first.stderr
+    second = invoke(*args, model=tiny_checkpoint)
+    assert second.exit_code == 1 and "0 done, 1 skipped, 0 failed, 1 failed earlier" in second.stderr
+    (videos / "missing.mp4").write_bytes((videos / "a.mp4").read_bytes())
+    try:
+        third = invoke(*args, "--retry-failed", model=tiny_checkpoint)
+    finally:
+        (videos / "missing.mp4").unlink()
+    assert third.exit_code == 0 and "1 done, 1 skipped, 0 failed" in third.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["path"], r["ok"]) for r in records] == [
+        (str(videos / "a.mp4"), True), (str(videos / "missing.mp4"), False), (str(videos / "missing.mp4"), True)
+    ]
+    assert all(r["question"] == "What?" and r["task"] == "ask" for r in records)
+
+
+def test_batch_chapterize_records_carry_chapters(videos, tiny_checkpoint):
+    result = invoke("batch", videos / "chapters.mp4", "--task", "chapterize", model=tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["ok"] and [c["start"] for c in record["chapters"]] == [0.0, 12.0, 24.0]
+
+
+def test_out_of_memory_in_batch_is_retried_once_with_half_the_frames(videos, tiny_checkpoint, monkeypatch):
+    import torch
+
+    original = Engine.encode
+
+    def tight_memory(self, frames, *args, **kwargs):
+        if len(frames) > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return original(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "encode", tight_memory)
+    ok = invoke("batch", videos / "a.mp4", "--frames", "8", "--no-cache", model=tiny_checkpoint)
+    record = json.loads(ok.stdout)
+    assert ok.exit_code == 0 and record["ok"] and record["frames"] == 4 and record["retried_after_oom"]
+    assert "out of memory with 8 frames; retrying with 4" in ok.stderr
+    failed = invoke("batch", videos / "a.mp4", "--frames", "16", "--no-cache", model=tiny_checkpoint)
+    record = json.loads(failed.stdout)
+    assert failed.exit_code == 1 and not record["ok"] and record["hint"] == "retry with fewer frames, e.g. --frames 4"
+    single = invoke("ask", videos / "a.mp4", "q", "--frames", "8", "--no-cache", model=tiny_checkpoint)
+    assert single.exit_code == 1
+    assert single.stderr.strip().splitlines()[-1].endswith("(hint: retry with fewer frames, e.g. --frames 4)")

@@ -1,0 +1,105 @@
+"""The installed `crosslmm` entry point as a shell runs it: pipes, exit codes, start-up time, and a
+batch killed mid-run and resumed."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_video
+
+pytestmark = pytest.mark.subprocess
+
+
+def crosslmm() -> list[str]:
+    """The console script next to this interpreter (the venv's), else `python -m crosslmm_cli`."""
+    script = Path(sys.executable).parent / "crosslmm"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("crosslmm")
+    return [found] if found else [sys.executable, "-m", "crosslmm_cli"]
+
+
+def run(*args, stdin=None, timeout=120):
+    return subprocess.run([*crosslmm(), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_and_version_answer_fast_without_importing_torch():
+    started = time.perf_counter()
+    result = run("--help")
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0 and "describe" in result.stdout
+    assert elapsed < 1.0, f"--help took {elapsed:.2f} s"
+    for args in (["--version"], ["ask", "--help"], ["batch", "--help"]):
+        started = time.perf_counter()
+        assert run(*args).returncode == 0
+        assert time.perf_counter() - started < 1.0, args
+    code = "import sys, crosslmm_cli.cli; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_exit_codes_usage_2_model_3(tmp_path):
+    usage = run("ask", "v.mp4", "q", "--frames", "2", "--fps", "1")
+    assert usage.returncode == 2 and usage.stdout == ""
+    assert usage.stderr.strip() == "error: --frames and --fps exclude each other"
+    assert run("ask", "--nope").returncode == 2
+    model = run("ask", "v.mp4", "q", "--model", tmp_path)
+    assert model.returncode == 3 and model.stderr.strip().endswith("missing (not a model directory)")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    colours = ["red", "green", "blue", "yellow", "white", "black"]
+    return [make_video(root / f"{k}-{c}.mp4", (c, 2)) for k, c in enumerate(colours)]
+
+
+def test_find_piped_into_describe_jsonl(clips, tiny_checkpoint):
+    stdin = "".join(f"{p}\n" for p in clips[:2])
+    result = run("describe", "--jsonl", "-", "--model", tiny_checkpoint, "--frames", "2", "--max-new-tokens", "4",
+                 stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in records] == [str(p) for p in clips[:2]] and all(r["ok"] for r in records)
+
+
+def ok_counts(path: Path, clips) -> dict[str, int]:
+    counts = {str(c): 0 for c in clips}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        counts[record["path"]] += record["ok"] is True
+    return counts
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_batch_resumes_and_every_input_ends_with_exactly_one_ok_record(clips, tiny_checkpoint, tmp_path, sig):
+    out = tmp_path / "results.jsonl"
+    folder = clips[0].parent
+    command = [*crosslmm(), "batch", str(folder), "--output", str(out), "--model", str(tiny_checkpoint), "--frames", "8",
+               "--max-new-tokens", "64", "--temperature", "1", "--seed", "0", "--no-cache"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    done_before = out.read_text().count("\n")
+    assert 1 <= done_before < len(clips), "the batch finished before it could be interrupted"
+    if sig == signal.SIGINT:
+        assert process.returncode == 130
+        assert "interrupted:" in stderr and "run the same command again to resume" in stderr
+    else:
+        assert process.returncode == -signal.SIGKILL
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(clips) - done_before} done, {done_before} skipped, 0 failed" in resumed.stderr
+    assert set(ok_counts(out, clips).values()) == {1}
+    assert out.read_text().endswith("\n") and all(json.loads(line) for line in out.read_text().splitlines())
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and f"0 done, {len(clips)} skipped" in again.stderr
+    assert set(ok_counts(out, clips).values()) == {1}
