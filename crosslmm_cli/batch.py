@@ -92,7 +92,7 @@ def run_batch(
     of accelerator memory, it is retried once on that. Records go to `log` (if any) and `emit`.
     """
     started = time.monotonic()
-    todo, skipped, failed_before = _plan(inputs, task, question, log, retry_failed)
+    todo, skipped, failed_before = plan_batch(inputs, task=task, question=question, log=log, retry_failed=retry_failed)
     done = failed = 0
     interrupted = False
     if progress:
@@ -130,9 +130,11 @@ def run_batch(
     )
 
 
-def _plan(
-    inputs: Sequence[str], task: str, question: str | None, log: ResultsLog | None, retry_failed: bool
+def plan_batch(
+    inputs: Sequence[str], *, task: str, question: str | None = None, log: ResultsLog | None = None,
+    retry_failed: bool = False,
 ) -> tuple[list[str], int, int]:
+    """(inputs still to do, number already ok, number that failed before and are not retried)."""
     if log is None:
         return list(inputs), 0, 0
     todo, skipped, failed_before = [], 0, 0

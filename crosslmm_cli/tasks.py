@@ -130,6 +130,30 @@ def chapterize_video(
     return {"chapters": chapters_as_dicts(chapters), **video_fields(pipeline, prepared, encoded)}
 
 
+@dataclass(frozen=True)
+class TaskRunner:
+    """The model work of one task on one prepared video: `run_batch`'s `process`."""
+
+    pipeline: VideoPipeline
+    task: str  # one of TASKS
+    prompt: str  # the describe instruction, or the question for "ask"
+    generation: GenerationOptions
+    chapter_options: ChapterOptions = ChapterOptions()
+    on_stats: Callable[[GenerationStats], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+
+    def __call__(self, path: str, prepared: PreparedVideo, on_text: Callable[[str], None] | None = None) -> dict[str, Any]:
+        hooks = Hooks(on_text=on_text, on_stats=self.on_stats)
+        if self.task == "chapterize":
+            return chapterize_video(self.pipeline, prepared, self.chapter_options, self.generation, hooks=hooks)
+        if self.task == "ask":
+            return ask_video(self.pipeline, prepared, self.prompt, self.generation, hooks=hooks)
+        return describe_video(self.pipeline, prepared, self.generation, prompt=self.prompt, hooks=hooks)
+
+
 _TITLE_PREFIX = re.compile(r"^(title|chapter(\s+\d+)?)\s*[:\-–]\s*", re.IGNORECASE)
 
 

@@ -80,80 +80,82 @@ def run_task_batch(
     retry_failed: bool = False,
     chapter_options: Any = None,
 ) -> Any:
-    """Load the model, run `task` on every input through `crosslmm_cli.batch.run_batch`, print the summary.
+    """Run `task` on every input through `crosslmm_cli.batch.run_batch`; returns its summary.
 
-    Records go to `output` (resumable) or stdout (JSON Lines with `jsonl`, else streamed text).
+    Records go to `output` (resumable), else to stdout: JSON Lines with `jsonl`, else the text
+    streamed as it is generated (with a `==> path <==` header per video when there are several).
+    The model is loaded only if some input is left to do.
     """
-    from crosslmm_cli.batch import run_batch
+    from crosslmm_cli.batch import plan_batch, run_batch
+    from crosslmm_cli.chapters import ChapterOptions
     from crosslmm_cli.cli.errors import print_error
-    from crosslmm_cli.cli.render import AnswerRenderer, make_progress
+    from crosslmm_cli.cli.render import make_progress
     from crosslmm_cli.errors import error_line
     from crosslmm_cli.results import JsonlWriter, ResultsLog
-    from crosslmm_cli.tasks import Hooks, ask_video, chapter_frames, chapterize_video, describe_video
+    from crosslmm_cli.tasks import TaskRunner, chapter_frames
 
-    engine = session.load_engine()
     run = session.run
-    pipeline = session.pipeline(engine, chapter_frames(run.frames) if task == "chapterize" else None)
-    streaming_text = output is None and not jsonl
-    many = len(inputs) > 1
-    on_stats = (lambda stats: session.detail(stats.describe())) if run.verbosity > 0 else None
+    question = prompt if task == "ask" else None
+    streaming = output is None and not jsonl
+    log = ResultsLog.open(output) if output is not None else None
+    try:
+        todo, _, _ = plan_batch(inputs, task=task, question=question, log=log, retry_failed=retry_failed)
+        runner = None
+        if todo:
+            engine = session.load_engine()
+            runner = TaskRunner(
+                session.pipeline(engine, chapter_frames(run.frames) if task == "chapterize" else None),
+                task,
+                prompt,
+                run.generation,
+                chapter_options or ChapterOptions(),
+                on_stats=(lambda stats: session.detail(stats.describe())) if run.verbosity > 0 else None,
+            )
+        summary = run_batch(
+            inputs,
+            task=task,
+            question=question,
+            prepare=lambda path: runner.pipeline.prepare(path),
+            process=_streaming(runner, many=len(inputs) > 1) if streaming else runner,
+            log=log,
+            emit=JsonlWriter(sys.stdout.buffer).append if (jsonl and output is None) else None,
+            on_error=lambda path, exc: print_error(error_line(exc, subject=path)),
+            reduce=lambda prepared: _fewer_frames(session, runner, prepared),
+            retry_failed=retry_failed,
+            progress=None if streaming else make_progress(session.err, task, run.verbosity),
+        )
+    finally:
+        if log is not None:
+            log.close()
+    if summary.interrupted or (run.verbosity >= 0 and (len(inputs) > 1 or output is not None)):
+        session.err.print(summary.describe(), markup=False, style="dim")
+    return summary
+
+
+def _streaming(runner: Any, *, many: bool) -> Any:
+    """`process` that streams each answer to stdout (a header per video when there are several)."""
+    from crosslmm_cli.cli.render import AnswerRenderer
 
     def process(path: str, prepared: Any) -> dict[str, Any]:
-        if task == "chapterize":
-            return chapterize_video(pipeline, prepared, chapter_options, run.generation, hooks=Hooks(on_stats=on_stats))
-        if not streaming_text:
-            hooks = Hooks(on_stats=on_stats)
-            if task == "ask":
-                return ask_video(pipeline, prepared, prompt, run.generation, hooks=hooks)
-            return describe_video(pipeline, prepared, run.generation, prompt=prompt, hooks=hooks)
         if many:
             sys.stdout.write(f"==> {path} <==\n")
         renderer = AnswerRenderer()
         renderer.begin()
         try:
-            hooks = Hooks(on_text=renderer.write, on_stats=on_stats)
-            if task == "ask":
-                return ask_video(pipeline, prepared, prompt, run.generation, hooks=hooks)
-            return describe_video(pipeline, prepared, run.generation, prompt=prompt, hooks=hooks)
+            return runner(path, prepared, on_text=renderer.write)
         finally:
             renderer.end()
             if many:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
 
-    def reduce(prepared: Any) -> Any:
-        engine.release_memory()
-        smaller = prepared.reduced()
-        if smaller is not None:
-            session.note(f"{prepared.path}: out of memory with {prepared.num_frames} frames; retrying with {smaller.num_frames}")
-        return smaller
+    return process
 
-    def emit(record: dict[str, Any]) -> None:
-        if jsonl and output is None:
-            sys.stdout.flush()
-            writer.append(record)
 
-    writer = JsonlWriter(sys.stdout.buffer)
-    log = ResultsLog.open(output) if output is not None else None
-    progress = None if streaming_text else make_progress(session.err, task, run.verbosity)
-    try:
-        summary = run_batch(
-            inputs,
-            task=task,
-            question=prompt if task == "ask" else None,
-            prepare=pipeline.prepare,
-            process=process,
-            log=log,
-            emit=emit,
-            on_error=lambda path, exc: print_error(error_line(exc, subject=path)),
-            reduce=reduce,
-            retry_failed=retry_failed,
-            progress=progress,
-        )
-    finally:
-        if log is not None:
-            log.close()
-    if summary.interrupted or many or output is not None:
-        if summary.interrupted or run.verbosity >= 0:
-            session.err.print(summary.describe(), markup=False, style="dim")
-    return summary
+def _fewer_frames(session: Session, runner: Any, prepared: Any) -> Any:
+    """After running out of memory: free what can be freed, and try again with half the frames."""
+    runner.pipeline.engine.release_memory()
+    smaller = prepared.reduced()
+    if smaller is not None:
+        session.note(f"{prepared.path}: out of memory with {prepared.num_frames} frames; retrying with {smaller.num_frames}")
+    return smaller
