@@ -218,3 +218,36 @@ def test_out_of_memory_in_batch_is_retried_once_with_half_the_frames(videos, tin
     single = invoke("ask", videos / "a.mp4", "q", "--frames", "8", "--no-cache", model=tiny_checkpoint)
     assert single.exit_code == 1
     assert single.stderr.strip().splitlines()[-1].endswith("(hint: retry with fewer frames, e.g. --frames 4)")
+
+
+def test_segment_flags_limit_the_frames_and_the_prompt_says_so(videos, tiny_checkpoint, monkeypatch):
+    prompts = []
+    from crosslmm_cli.modeling.processing import CrossLMMProcessor
+
+    original = CrossLMMProcessor.build_prompt
+
+    def spy(self, question, **kwargs):
+        prompts.append(original(self, question, **kwargs))
+        return prompts[-1]
+
+    monkeypatch.setattr(CrossLMMProcessor, "build_prompt", spy)
+    result = invoke("ask", videos / "chapters.mp4", "--json", "What happens at 0:20?", "--start", "0:10", "--end", "30",
+                    "--frames", "4", model=tiny_checkpoint)
+    record = json.loads(result.stdout)
+    assert len(record["timestamps"]) == 4 and all(10 <= t <= 30 for t in record["timestamps"])
+    assert record["duration"] == pytest.approx(36.0, abs=0.1)
+    [prompt] = prompts
+    assert "The video lasts for 36.00 seconds" in prompt and "between 10.00s and 30.00s" in prompt
+    assert ",".join(f"{t:.2f}s" for t in record["timestamps"]) in prompt and "What happens at 0:20?" in prompt
+
+
+def test_info_prints_the_probe(videos):
+    result = runner.invoke(app, ["info", str(videos / "chapters.mp4"), "--json"])
+    assert result.exit_code == 0, result.output
+    probe = json.loads(result.stdout)
+    assert probe["duration"] == pytest.approx(36.0, abs=0.1) and (probe["width"], probe["height"]) == (64, 48)
+    assert probe["codec"] == "h264" and probe["subtitles"] is None
+    text = runner.invoke(app, ["info", str(videos / "chapters.mp4")]).stdout
+    assert re.search(r"^duration +36$", text, re.M) and re.search(r"^subtitles +none$", text, re.M)
+    broken = runner.invoke(app, ["info", str(videos / "broken.mp4")])
+    assert broken.exit_code == 1 and broken.stdout == "" and "broken.mp4" in broken.stderr
