@@ -12,8 +12,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from crosslmm_cli.errors import CheckpointError
 
-class CheckpointFileError(ValueError):
+
+class CheckpointFileError(CheckpointError, ValueError):
     """A checkpoint file is missing, unreadable or holds invalid values; `str()` names the file."""
 
     def __init__(self, path: str | Path, cause: str) -> None:

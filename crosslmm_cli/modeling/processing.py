@@ -81,11 +81,14 @@ class CrossLMMProcessor:
     # --- files -------------------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> CrossLMMProcessor:
-        """Load from a checkpoint directory (local; downloads are `loading.load_model`'s business)."""
+    def from_pretrained(cls, directory: str | Path, **overrides: Any) -> CrossLMMProcessor:
+        """Load from a checkpoint directory (local; downloads are `loading.load_model`'s business).
+
+        `overrides` replace fields of processor_config.json (e.g. `tokens_per_frame` to match a
+        model loaded with another count)."""
         directory = require_directory(directory)
         config_path = directory / PROCESSOR_CONFIG_NAME
-        fields = _read_processor_config(config_path)
+        fields = {**_read_processor_config(config_path), **overrides}
         image_processor = CrossLMMImageProcessor.from_pretrained(directory)
         tokenizer, tokenizer_path = _load_tokenizer(directory)
         try:

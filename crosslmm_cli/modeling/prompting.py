@@ -26,13 +26,24 @@ _TIME_SUFFIX = "Please answer the following questions related to this video."
 _SUBTITLES_HEADER = "This video's subtitles are listed below:"
 
 
+#: Above this many evenly spaced frames the times are given as start, step and end rather than
+#: listed: a listed time costs ~8 text tokens, eight times a 1-token frame, which would undo
+#: CrossLMM's token budget on long videos.
+MAX_LISTED_FRAMES = 32
+
+
 def time_instruction(
-    timestamps: Sequence[float], duration: float, *, segment: tuple[float, float] | None = None
+    timestamps: Sequence[float],
+    duration: float,
+    *,
+    segment: tuple[float, float] | None = None,
+    max_listed: int = MAX_LISTED_FRAMES,
 ) -> str:
     """Describe the video's duration and where its sampled frames lie, truthfully.
 
     `timestamps`: seconds of each sampled frame, non-decreasing. `segment`: the (start, end) span
-    the frames were sampled from, if not the whole video.
+    the frames were sampled from, if not the whole video. More than `max_listed` evenly spaced
+    frames are described by their first time, step and last time instead of one by one.
     """
     times = _check_timestamps(timestamps)
     if not (_is_number(duration) and duration >= 0):
@@ -46,7 +57,11 @@ def time_instruction(
         if not (start <= 0.005 and end >= duration - 0.005):  # not the whole video at 2-decimal precision
             where = f"from the part between {start:.2f}s and {end:.2f}s"
     located = "This frame is located at" if count == 1 else "These frames are located at"
-    frame_times = ",".join(f"{t:.2f}s" for t in times)
+    if count > max_listed and how == "uniformly sampled":
+        step = (times[-1] - times[0]) / (count - 1)
+        frame_times = f"{times[0]:.2f}s, then every {step:.2f}s up to {times[-1]:.2f}s"
+    else:
+        frame_times = ",".join(f"{t:.2f}s" for t in times)
     return f"The video lasts for {duration:.2f} seconds, and {frames} {how} {where}. {located} {frame_times}.{_TIME_SUFFIX}"
 
 

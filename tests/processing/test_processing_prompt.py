@@ -130,3 +130,13 @@ def test_bad_prompt_inputs_raise_value_errors(kwargs, message):
     args = {"question": "Q?", "timestamps": [0, 1], "duration": 2, "video_token": "<video>", **kwargs}
     with pytest.raises(ValueError, match=message):
         build_messages(args.pop("question"), **args)
+
+
+def test_long_even_sampling_is_described_compactly_and_uneven_sampling_is_still_listed():
+    times = [i * 14.0625 for i in range(256)]  # 256 frames over an hour, as the keyframe-snapped sampler gives
+    text = time_instruction(times, 3600.0)
+    assert "located at 0.00s, then every 14.06s up to 3585.94s." in text
+    assert len(text) < 250  # listing would take ~2,300 characters (about 2,000 tokens)
+    uneven = [0.0, 1.0] + [10.0 + i for i in range(40)]
+    assert len(re.findall(r"\d\.\d\ds,", time_instruction(uneven, 60.0))) == len(uneven) - 1
+    assert len(re.findall(r"\d\.\d\ds,", time_instruction(times[:32], 3600.0))) == 31  # at the threshold: listed
