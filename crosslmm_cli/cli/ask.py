@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.cli.common import Session, with_run_options
+from crosslmm_cli.cli.common import Session, report_video, with_run_options
 from crosslmm_cli.errors import EXIT_INTERRUPTED, UsageError, for_input
 from crosslmm_cli.options import RunOptions
 
@@ -27,13 +27,8 @@ def _open_video(session: Session, video: str):  # noqa: ANN202 - (pipeline, prep
         encoded = pipeline.encode(prepared)
     except Exception as exc:
         raise for_input(exc, video, frames=pipeline.sampling().get("num_frames")) from exc
-    how = "from the feature cache" if prepared.cached_features is not None else "decoded and encoded"
-    span = f"{encoded.timestamps[0]:.1f}-{encoded.timestamps[-1]:.1f} s of {encoded.duration:.1f} s"
-    session.detail(f"{video}: {encoded.num_frames} frames ({span}) {how} in {time.perf_counter() - started:.2f} s")
-    if prepared.subtitles is not None:
-        session.detail(f"subtitles: {prepared.subtitles.source} ({len(prepared.subtitles.cues)} cues)")
-    if prepared.partial:
-        session.note(f"warning: {video} is truncated; only its readable part was used")
+    report_video(session, video, prepared)
+    session.detail(f"{video}: ready in {time.perf_counter() - started:.2f} s")
     return pipeline, prepared, encoded
 
 

@@ -116,7 +116,7 @@ def run_task_batch(
             task=task,
             question=question,
             prepare=lambda path: runner.pipeline.prepare(path),
-            process=_streaming(runner, many=len(inputs) > 1) if streaming else runner,
+            process=_reporting(session, _streaming(runner, many=len(inputs) > 1) if streaming else runner),
             log=log,
             emit=JsonlWriter(sys.stdout.buffer).append if (jsonl and output is None) else None,
             on_error=lambda path, exc: print_error(error_line(exc, subject=path)),
@@ -150,6 +150,17 @@ def _streaming(runner: Any, *, many: bool) -> Any:
                 sys.stdout.flush()
 
     return process
+
+
+def _reporting(session: Session, process: Any) -> Any:
+    """`process` that first says (with --verbose) what was sampled and where the features came from."""
+    from crosslmm_cli.cli.common import report_video
+
+    def reported(path: str, prepared: Any) -> dict[str, Any]:
+        report_video(session, path, prepared)
+        return process(path, prepared)
+
+    return reported
 
 
 def _fewer_frames(session: Session, runner: Any, prepared: Any) -> Any:

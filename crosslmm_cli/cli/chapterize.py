@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.cli.batch import MaxChapters, MaxLength, MinLength
-from crosslmm_cli.cli.common import OUTPUT, Session, with_run_options
+from crosslmm_cli.cli.common import OUTPUT, Session, report_video, with_run_options
 from crosslmm_cli.errors import UsageError, for_input
 from crosslmm_cli.options import RunOptions
 
@@ -52,6 +52,7 @@ def chapterize(
         encoded = pipeline.encode(prepared)
     except Exception as exc:
         raise for_input(exc, video, frames=pipeline.sampling().get("num_frames")) from exc
+    report_video(session, video, prepared)
     chapters = find_chapters(pipeline, encoded, options)
     session.detail(f"{video}: {len(chapters)} chapters from {encoded.num_frames} frames of {encoded.duration:.1f} s")
     if fmt == "youtube":

@@ -215,6 +215,19 @@ class Session:
         return VideoPipeline(engine, frames or self.run.frames, cache=cache, subtitles=self.run.subtitles)
 
 
+def report_video(session: Session, path: str, prepared: Any, encoded: Any = None) -> None:
+    """--verbose lines about one input: frames and span, cache or decode, subtitles; truncation always."""
+    if prepared.partial:
+        session.note(f"warning: {path} is truncated; only its readable part was used")
+    if session.run.verbosity <= 0:
+        return
+    times = prepared.timestamps
+    how = "from the feature cache" if prepared.cached_features is not None else "decoded"
+    session.detail(f"{path}: {prepared.num_frames} frames ({times[0]:.1f}-{times[-1]:.1f} s of {prepared.duration:.1f} s) {how}")
+    if prepared.subtitles is not None:
+        session.detail(f"{path}: subtitles from {prepared.subtitles.source} ({len(prepared.subtitles.cues)} cues)")
+
+
 def feature_cache_dir():  # noqa: ANN201 - Path, imported lazily by callers
     return cache_dir() / "features"
 

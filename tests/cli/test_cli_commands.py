@@ -101,7 +101,7 @@ def test_verbose_reports_frames_tokens_timing_and_memory(videos, tiny_checkpoint
     stats = [line for line in result.stderr.splitlines() if line.startswith("frames 5, visual tokens 21")]
     assert len(stats) == 1
     assert re.search(r"prefill \d+ ms", stats[0]) and "tokens/s" in stats[0] and "peak memory" in stats[0]
-    assert re.search(r"a\.mp4: 5 frames \(0\.\d-3\.\d s of 4\.0 s\) decoded and encoded", result.stderr)
+    assert re.search(r"a\.mp4: 5 frames \(0\.\d-3\.\d s of 4\.0 s\) decoded", result.stderr)
 
 
 def test_subtitles_sidecar_is_used_and_reported(videos, tiny_checkpoint, tmp_path):
@@ -110,6 +110,7 @@ def test_subtitles_sidecar_is_used_and_reported(videos, tiny_checkpoint, tmp_pat
     (tmp_path / "talk.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nHello there\n")
     result = invoke("describe", "--jsonl", video, "--frames", "2", "--verbose", model=tiny_checkpoint)
     assert json.loads(result.stdout)["subtitles"] == str(tmp_path / "talk.srt")
+    assert f"talk.mp4: subtitles from {tmp_path / 'talk.srt'} (1 cues)" in result.stderr
     off = invoke("describe", "--jsonl", video, "--frames", "2", "--subtitles", "off", model=tiny_checkpoint)
     assert "subtitles" not in json.loads(off.stdout)
 
