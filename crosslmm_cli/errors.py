@@ -77,12 +77,6 @@ class OutOfMemoryError(CrossLMMError):
         self.frames = frames
 
 
-class Interrupted(CrossLMMError):
-    """Ctrl-C: work stopped cleanly; what was finished is kept."""
-
-    exit_code = EXIT_INTERRUPTED
-
-
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for torch's CUDA/MPS out-of-memory errors, without importing torch."""
     if isinstance(exc, OutOfMemoryError):

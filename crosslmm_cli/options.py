@@ -74,9 +74,6 @@ class ModelOptions:
             raise UsageError(f"--tokens-per-frame must be >= 1, not {self.tokens_per_frame}")
 
 
-SUBTITLE_MODES = ("auto", "off")
-
-
 @dataclass(frozen=True)
 class RunOptions:
     """Everything a task needs besides its inputs: model, frames, generation, subtitles, cache."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,8 +19,8 @@ import typer
 
 from crosslmm_cli.errors import UsageError
 from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
-from crosslmm_cli.units import parse_time
 from crosslmm_cli.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
+from crosslmm_cli.units import parse_time
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -127,15 +126,9 @@ def _remember_verbosity(verbosity: int) -> None:
     set_verbosity(verbosity)
 
 
-@functools.lru_cache(maxsize=1)
-def _settings_cached(_key: str) -> Settings:
-    return load_settings()
-
-
 def current_settings() -> Settings:
-    from crosslmm_cli.settings import settings_path
-
-    return _settings_cached(str(settings_path()))
+    """The settings file as it is now (read each time: it is a few lines of TOML)."""
+    return load_settings()
 
 
 def stdout_console() -> Console:
@@ -230,7 +223,3 @@ def report_video(session: Session, path: str, prepared: Any, encoded: Any = None
 
 def feature_cache_dir():  # noqa: ANN201 - Path, imported lazily by callers
     return cache_dir() / "features"
-
-
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
