@@ -38,8 +38,8 @@ class ErrorHandlingGroup(TyperGroup):
         except CrossLMMError as exc:
             print_error(error_line(exc))
             raise typer.Exit(exc.exit_code) from exc
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
+            raise  # typer's own handling: exit codes, 130 for Ctrl-C, a quiet exit when `| head` closes the pipe
         except Exception as exc:
             if type(exc).__module__.startswith("typer."):  # usage errors and the like: typer shows them
                 raise
