@@ -149,8 +149,9 @@ class Engine:
     def encode(self, frames: np.ndarray, timestamps: Sequence[float], duration: float,
                segment: tuple[float, float] | None = None) -> EncodedVideo:
         """uint8 frames (T, H, W, 3) -> EncodedVideo with features (T, N, D_v) on the model's device."""
-        pixels = self.processor.image_processor(frames)  # (T, 3, S, S) float32
-        pixels = pixels.to(self.device, dtype=_dtype_of(self.model))
+        # Resizing runs where the model is: on a GPU only the small uint8 frames cross the bus.
+        pixels = self.processor.image_processor(frames, device=self.device)  # (T, 3, S, S) float32
+        pixels = pixels.to(dtype=_dtype_of(self.model))
         features = self.model.get_video_features(pixels[None])[0]  # (T, N, D_v)
         return EncodedVideo(features, np.asarray(timestamps, dtype=np.float64), float(duration), segment)
 

@@ -1,0 +1,137 @@
+"""What the CLI's feature cache and decode prefetch save, on a CPU-sized random CrossLMM.
+
+1. Feature cache: a question about a video whose features are cached skips decoding and the
+   vision encoder. Measures prepare+encode cold (decode + encode + cache write) and warm (cache
+   read), median of --repeats runs.
+2. Prefetch: `run_batch` decodes the next video while the model works on this one. Measures the
+   wall time of a describe batch against the same work done serially (prepare, then process).
+
+Usage: python bench/bench_cli_cache_prefetch.py [--frames 32] [--videos 6] [--batch-frames 8] [--repeats 3]
+Prints one JSON line per measurement. The model has the `cpu-small` shape with random weights
+(SigLIP at 384 px with 14 px patches, a narrow 8-layer LLM): timings, not answers, matter here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def build_checkpoint(directory: Path, shape: str) -> Path:
+    import torch
+
+    from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
+    from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
+    from crosslmm_cli.modeling.presets import config_for_shape
+    from crosslmm_cli.modeling.processing import CrossLMMProcessor
+    from crosslmm_cli.modeling.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer(["The video lasts for 60.00 seconds. Describe what happens."] * 8, vocab_size=300)
+    torch.manual_seed(0)
+    config = config_for_shape(shape, text_config={"vocab_size": len(tokenizer)},
+                              video_token_id=tokenizer.convert_tokens_to_ids("<video>"), tokens_per_frame=9)
+    model = CrossLMMForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.save_pretrained(directory)
+    size = config.vision_image_size
+    CrossLMMProcessor(CrossLMMImageProcessor(ImageProcessorConfig(height=size, width=size)), tokenizer,
+                      tokens_per_frame=config.tokens_per_frame, video_newline=config.video_newline).save_pretrained(directory)
+    return directory
+
+
+def make_video(path: Path, seconds: int, pattern: str) -> Path:
+    from crosslmm_cli.video import ffmpeg_executable
+
+    subprocess.run([ffmpeg_executable(), "-v", "error", "-y", "-f", "lavfi", "-i", f"{pattern}=s=640x360:r=25", "-t", str(seconds),
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50", str(path)], check=True)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--videos", type=int, default=6)
+    parser.add_argument("--batch-frames", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shape", default="cpu-small")
+    parser.add_argument("--only", choices=("cache", "batch"), help="Run one of the two measurements.")
+    args = parser.parse_args()
+
+    from crosslmm_cli.inference import Engine
+    from crosslmm_cli.options import ModelOptions
+
+    root = Path(tempfile.mkdtemp(prefix="crosslmm-bench-"))
+    engine = Engine.load(str(build_checkpoint(root / "ckpt", args.shape)), ModelOptions(device="cpu"))
+    if args.only != "batch":
+        measure_cache(engine, root, args)
+    if args.only != "cache":
+        measure_batch(engine, root, args)
+
+
+def measure_cache(engine, root: Path, args: argparse.Namespace) -> None:
+    from crosslmm_cli.feature_cache import FeatureCache
+    from crosslmm_cli.options import FrameOptions
+    from crosslmm_cli.pipeline import VideoPipeline
+
+    frames = FrameOptions(num_frames=args.frames)
+    video = make_video(root / "movie.mp4", 60, "testsrc2")
+
+    cache = FeatureCache(root / "cache", max_bytes=10**10)
+    cached = VideoPipeline(engine, frames, cache=cache, subtitles="off")
+    cold, warm = [], []
+    for _ in range(args.repeats):
+        cache.clear()
+        started = time.perf_counter()
+        cached.encode(cached.prepare(str(video)))
+        cold.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        cached.encode(cached.prepare(str(video)))
+        warm.append(time.perf_counter() - started)
+    print(json.dumps({"measure": "prepare+encode of one video", "frames": args.frames, "shape": args.shape,
+                      "cold_ms": round(1000 * statistics.median(cold)), "warm_ms": round(1000 * statistics.median(warm)),
+                      "cache_entry_mb": round(cache.info().size_bytes / 1e6, 1)}))
+
+
+def measure_batch(engine, root: Path, args: argparse.Namespace) -> None:
+    from crosslmm_cli.batch import run_batch
+    from crosslmm_cli.options import FrameOptions, GenerationOptions
+    from crosslmm_cli.pipeline import VideoPipeline
+    from crosslmm_cli.tasks import TaskRunner
+
+    videos = [str(make_video(root / f"v{k}.mp4", 30, "testsrc" if k % 2 else "mandelbrot")) for k in range(args.videos)]
+    frames = FrameOptions(num_frames=args.batch_frames)
+    pipeline = VideoPipeline(engine, frames, cache=None, subtitles="off")
+    runner = TaskRunner(pipeline, "describe", "Describe this video.", GenerationOptions(max_new_tokens=16))
+    for path in videos[:1]:  # warm-up: first-call costs (decoder start, kernels) out of both timings
+        runner(path, pipeline.prepare(path))
+    serial, overlapped, prepare_s, process_s = [], [], [], []
+    for _ in range(args.repeats):  # interleaved, so drifting machine load hits both alike
+        started = time.perf_counter()
+        for path in videos:
+            t0 = time.perf_counter()
+            prepared = pipeline.prepare(path)
+            t1 = time.perf_counter()
+            runner(path, prepared)
+            prepare_s.append(t1 - t0)
+            process_s.append(time.perf_counter() - t1)
+        serial.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        summary = run_batch(videos, task="describe", prepare=pipeline.prepare, process=runner)
+        overlapped.append(time.perf_counter() - started)
+        assert summary.done == len(videos)
+    print(json.dumps({"measure": "describe batch", "videos": args.videos, "frames": args.batch_frames, "shape": args.shape,
+                      "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+                      "decode_s_per_video": round(statistics.median(prepare_s), 2),
+                      "model_s_per_video": round(statistics.median(process_s), 2),
+                      "serial_s": round(statistics.median(serial), 2),
+                      "prefetch_s": round(statistics.median(overlapped), 2)}))
+
+
+if __name__ == "__main__":
+    main()
