@@ -252,3 +252,23 @@ def test_info_prints_the_probe(videos):
     assert re.search(r"^duration +36$", text, re.M) and re.search(r"^subtitles +none$", text, re.M)
     broken = runner.invoke(app, ["info", str(videos / "broken.mp4")])
     assert broken.exit_code == 1 and broken.stdout == "" and "broken.mp4" in broken.stderr
+
+
+def test_model_comes_from_flag_then_settings_then_environment(videos, tiny_checkpoint, tmp_path, monkeypatch):
+    from crosslmm_cli.settings import settings_path
+
+    other = tmp_path / "other-ckpt"
+    other.symlink_to(tiny_checkpoint, target_is_directory=True)
+
+    def model_used(*extra):
+        result = runner.invoke(app, ["describe", "--jsonl", str(videos / "a.mp4"), "--frames", "2",
+                                     "--max-new-tokens", "2", *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["model"]
+
+    monkeypatch.setenv("CROSSLMM_MODEL", str(tiny_checkpoint))
+    assert model_used() == str(tiny_checkpoint)
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(f'model = "{other}"\n')
+    assert model_used() == str(other)
+    assert model_used("--model", str(tiny_checkpoint)) == str(tiny_checkpoint)
