@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from crosslmm_cli.cli.common import Session, with_run_options
+from crosslmm_cli.cli.common import Session, find_videos, with_run_options
 from crosslmm_cli.errors import UsageError
 from crosslmm_cli.options import RunOptions
 
@@ -44,7 +44,6 @@ def batch(
 ) -> None:
     """Run a task on many videos; one JSON record per video, appended as each finishes (resumable)."""
     from crosslmm_cli.chapters import ChapterOptions
-    from crosslmm_cli.inputs import discover_inputs
     from crosslmm_cli.tasks import DESCRIBE_PROMPT, TASKS
 
     if task not in TASKS:
@@ -53,18 +52,17 @@ def batch(
         raise UsageError("--task ask needs --question")
     if question and task != "ask":
         raise UsageError("--question is for --task ask")
-    videos = discover_inputs(inputs, stdin=sys.stdin)
-    if not videos:
-        raise UsageError(f"no videos found in {' '.join(inputs)}")
+    options = ChapterOptions(min_length=min_length, max_length=max_length, max_chapters=max_chapters)
+    session = Session.start(run)
     summary = run_task_batch(
-        Session.start(run),
-        videos,
+        session,
+        find_videos(inputs, session),
         task=task,
         prompt=question if task == "ask" else (prompt or DESCRIBE_PROMPT),
         jsonl=True,
         output=output,
         retry_failed=retry_failed,
-        chapter_options=ChapterOptions(min_length=min_length, max_length=max_length, max_chapters=max_chapters),
+        chapter_options=options,
     )
     raise typer.Exit(summary.exit_code)
 

@@ -208,6 +208,20 @@ class Session:
         return VideoPipeline(engine, frames or self.run.frames, cache=cache, subtitles=self.run.subtitles)
 
 
+def find_videos(paths: list[str], session: Session) -> list[str]:
+    """The videos PATH arguments name (see `crosslmm_cli.inputs`); a usage error if there are none."""
+    import sys
+
+    from crosslmm_cli.inputs import STDIN, discover_inputs
+
+    if STDIN in paths and sys.stdin.isatty():
+        session.note("reading video paths from stdin, one per line (Ctrl-D ends)")
+    videos = discover_inputs(paths, stdin=sys.stdin)
+    if not videos:
+        raise UsageError(f"no videos found in {' '.join(paths)}")
+    return videos
+
+
 def report_video(session: Session, path: str, prepared: Any, encoded: Any = None) -> None:
     """--verbose lines about one input: frames and span, cache or decode, subtitles; truncation always."""
     if prepared.partial:

@@ -1,12 +1,10 @@
 """`crosslmm describe PATH...`: a description of each video (files, directories, or `-` for stdin)."""
 
-import sys
 from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.cli.common import Session, with_run_options
-from crosslmm_cli.errors import UsageError
+from crosslmm_cli.cli.common import Session, find_videos, with_run_options
 from crosslmm_cli.options import RunOptions
 
 
@@ -25,13 +23,10 @@ def describe(
 ) -> None:
     """Describe videos: text streamed to stdout, or JSON Lines with --jsonl."""
     from crosslmm_cli.cli.batch import run_task_batch
-    from crosslmm_cli.inputs import discover_inputs
     from crosslmm_cli.tasks import DESCRIBE_PROMPT
 
-    inputs = discover_inputs(paths, stdin=sys.stdin)
-    if not inputs:
-        raise UsageError(f"no videos found in {' '.join(paths)}")
+    session = Session.start(run)
     summary = run_task_batch(
-        Session.start(run), inputs, task="describe", prompt=prompt or DESCRIBE_PROMPT, jsonl=jsonl, output=None
+        session, find_videos(paths, session), task="describe", prompt=prompt or DESCRIBE_PROMPT, jsonl=jsonl, output=None
     )
     raise typer.Exit(summary.exit_code)
