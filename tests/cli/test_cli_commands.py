@@ -161,12 +161,48 @@ def test_model_and_input_errors_have_their_exit_codes(videos, tmp_path, tiny_che
     assert str(tmp_path / "nope.mp4") in line and "Traceback" not in missing.stderr
 
 
-def test_chat_reads_questions_line_by_line_and_encodes_once(videos, tiny_checkpoint, count_encodes):
+@pytest.fixture
+def prompts(monkeypatch):
+    """Every (question, history) the processor builds a prompt for (spied, not replaced)."""
+    from crosslmm_cli.modeling.processing import CrossLMMProcessor
+
+    seen = []
+    original = CrossLMMProcessor.build_prompt
+
+    def spy(self, question, **kwargs):
+        prompt = original(self, question, **kwargs)
+        seen.append((question, list(kwargs.get("history") or []), prompt))
+        return prompt
+
+    monkeypatch.setattr(CrossLMMProcessor, "build_prompt", spy)
+    return seen
+
+
+def test_chat_keeps_the_conversation_encodes_once_and_resets(videos, tiny_checkpoint, count_encodes, prompts):
     result = invoke("chat", videos / "a.mp4", "--frames", "3", model=tiny_checkpoint,
-                    input="What colour?\n\n/reset\nAnd then?\n/exit\nnever asked\n")
+                    input="What colour?\n\nAnd then?\n/reset\nWhy?\n/exit\nnever asked\n")
     assert result.exit_code == 0, result.output
-    assert len(result.stdout.strip().splitlines()) >= 2 and count_encodes == [3]
+    assert count_encodes == [3]
+    assert [q for q, _, _ in prompts] == ["What colour?", "And then?", "Why?"]
+    first_answer = prompts[1][1][0][1]
+    assert prompts[0][1] == [] and prompts[1][1] == [("What colour?", first_answer)] and prompts[2][1] == []
+    assert first_answer and first_answer in result.stdout
     assert "(conversation forgotten; the video stays encoded)" in result.stderr
+
+
+def test_same_seed_same_sampled_answer_through_the_command(videos, tiny_checkpoint):
+    def sampled(seed):
+        result = invoke("ask", videos / "a.mp4", "What?", "--frames", "2", "--temperature", "1.2", "--seed", seed,
+                        "--quiet", model=tiny_checkpoint)
+        return result.stdout
+
+    assert sampled(11) == sampled(11) != sampled(12)
+
+
+def test_describe_prompt_option_replaces_the_instruction(videos, tiny_checkpoint, prompts):
+    invoke("describe", videos / "a.mp4", "--prompt", "List the colours.", "--frames", "2", "--quiet", model=tiny_checkpoint)
+    invoke("batch", videos / "a.mp4", "--prompt", "Count the shapes.", "--frames", "2", "--quiet", model=tiny_checkpoint)
+    assert [q for q, _, _ in prompts] == ["List the colours.", "Count the shapes."]
 
 
 def test_batch_output_resumes_and_retries_failed_inputs(videos, tiny_checkpoint, tmp_path):
@@ -221,23 +257,13 @@ def test_out_of_memory_in_batch_is_retried_once_with_half_the_frames(videos, tin
     assert single.stderr.strip().splitlines()[-1].endswith("(hint: retry with fewer frames, e.g. --frames 4)")
 
 
-def test_segment_flags_limit_the_frames_and_the_prompt_says_so(videos, tiny_checkpoint, monkeypatch):
-    prompts = []
-    from crosslmm_cli.modeling.processing import CrossLMMProcessor
-
-    original = CrossLMMProcessor.build_prompt
-
-    def spy(self, question, **kwargs):
-        prompts.append(original(self, question, **kwargs))
-        return prompts[-1]
-
-    monkeypatch.setattr(CrossLMMProcessor, "build_prompt", spy)
+def test_segment_flags_limit_the_frames_and_the_prompt_says_so(videos, tiny_checkpoint, prompts):
     result = invoke("ask", videos / "chapters.mp4", "--json", "What happens at 0:20?", "--start", "0:10", "--end", "30",
                     "--frames", "4", model=tiny_checkpoint)
     record = json.loads(result.stdout)
     assert len(record["timestamps"]) == 4 and all(10 <= t <= 30 for t in record["timestamps"])
     assert record["duration"] == pytest.approx(36.0, abs=0.1)
-    [prompt] = prompts
+    [(_, _, prompt)] = prompts
     assert "The video lasts for 36.00 seconds" in prompt and "between 10.00s and 30.00s" in prompt
     assert ",".join(f"{t:.2f}s" for t in record["timestamps"]) in prompt and "What happens at 0:20?" in prompt
 
