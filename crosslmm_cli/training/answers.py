@@ -25,7 +25,10 @@ _PHRASE = re.compile(
     r"\b(?i:answer|option|choice)(?:\s+(?i:is|would\s+be|should\s+be))?\s*[:\-]?\s*"
     r"(?:\(([A-Ja-j])\)|([A-J])|([a-j])(?=\s*(?:[.!,;]|$)))(?![\w'])"
 )
-_STANDALONE = re.compile(r"(?<![\w'])\(?([A-J])\)?(?![\w'])")  # capital letters standing alone
+# A capital letter standing alone at the end of a sentence or in brackets ("I think it is D", "(C)
+# fits"); never the article in "A red ball".
+_STANDALONE = re.compile(r"(?<![\w'])(?:\(([A-J])\)|([A-J])(?=\s*(?:[.!,;]|$)))")
+_MENTION = re.compile(r"(?<![\w'])([A-J])(?![\w'])")  # any capital letter standing as a word
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
@@ -56,8 +59,9 @@ def parse_choice(reply: str, options: Sequence[str]) -> str | None:
     matching = [LETTERS[i] for i, option in enumerate(options) if normalise_answer(option) == normalised]
     if len(matching) == 1:
         return matching[0]
-    standalone = {m.group(1) for m in _STANDALONE.finditer(text)} - {"I"}  # "I think" is not option I
-    if len(standalone) == 1 and standalone <= set(valid):
+    standalone = {next(g for g in m.groups() if g) for m in _STANDALONE.finditer(text)}
+    mentioned = {m.group(1) for m in _MENTION.finditer(text)} - {"I"}  # "I think" names no option
+    if len(standalone) == 1 and standalone <= set(valid) and mentioned <= standalone:
         return standalone.pop()
     return None
 

@@ -130,9 +130,10 @@ class TrainingLoop:
                 done = position.batches_done if epoch == position.epoch else 0
                 self.batches.set_epoch(epoch, done)
                 window_loss, window_targets, window_batches = 0.0, 0, 0
-                loaded_any = False
+                loaded_any, fetched = False, 0
                 for batch in self.loader:
                     done += 1
+                    fetched += 1
                     window_batches += 1
                     for message in batch["errors"]:
                         result.skipped_items += 1
@@ -163,7 +164,7 @@ class TrainingLoop:
                         last_saved = step
                     if step >= self.total_steps:
                         break
-                if not loaded_any and done > 0:
+                if fetched and not loaded_any:
                     raise TrainingSetupError(f"no training item of this epoch could be loaded ({len(reported)} failed)")
             if last_saved != step:
                 result.checkpoint = self.save(Position(step, epoch, done), result.losses)

@@ -33,14 +33,22 @@ def tiny_processor(tokens_per_frame: int = 4, image_size: int = 32) -> CrossLMMP
     return CrossLMMProcessor(image_processor, tokenizer, tokens_per_frame=tokens_per_frame, video_newline=True)
 
 
-def tiny_checkpoint(path: Path, *, seed: int = 0, processor: CrossLMMProcessor | None = None, **overrides) -> Path:
-    """Save a random tiny CrossLMM (hidden 32, cross-attention in all 4 layers) with its processor."""
+def tiny_checkpoint(path: Path, *, seed: int = 0, processor: CrossLMMProcessor | None = None, gates: float | None = None,
+                    **overrides) -> Path:
+    """Save a random tiny CrossLMM (hidden 32, cross-attention in all 4 layers) with its processor.
+
+    `gates` sets every tanh gate's pre-activation (None keeps the initial 0)."""
     processor = processor or tiny_processor()
     text = {"vocab_size": len(processor.tokenizer), **overrides.pop("text_config", {})}
     config = config_for_shape("tiny", text_config=text, video_token_id=processor.video_token_id,
                               tokens_per_frame=processor.tokens_per_frame, **overrides)
     torch.manual_seed(seed)
     model = CrossLMMForConditionalGeneration(config)
+    if gates is not None:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if ".gate_" in name:
+                    param.fill_(gates)
     model.generation_config.eos_token_id = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     model.save_pretrained(path)
@@ -70,6 +78,16 @@ def colour_clip(rgb: tuple[int, int, int], frames: int = 8, size: int = 64, seed
         x = (seed * 9 + t * 6) % (size - 16)
         clip[t, 8:24, x : x + 16] = 255
     return clip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread: OpenMP's sync costs more than a 32-wide matmul, and far
+    more when other processes share the cores (measured: 60x slower per linear layer under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
