@@ -151,8 +151,10 @@ def export_state_dict(model: CrossLMMForConditionalGeneration, dtype: torch.dtyp
     import torch
 
     lora_layers, quantized = _special_layers(model)
+    # state_dict() first: bitsandbytes repacks CPU-inference weights back to their NF4 layout in it.
+    full = model.state_dict()
     skip_prefixes = tuple(f"{name}." for name in lora_layers) + tuple(f"{name}.weight" for name in quantized)
-    state = {key: value for key, value in model.state_dict().items() if not key.startswith(skip_prefixes)}
+    state = {key: value for key, value in full.items() if not key.startswith(skip_prefixes)}
     with torch.no_grad():
         for name, layer in lora_layers.items():
             base = layer.get_base_layer()
