@@ -108,3 +108,43 @@ def colour_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return tiny_checkpoint(tmp_path_factory.mktemp("tiny-model"))
+
+
+VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "image_size": 32, "patch_size": 8}
+
+
+def tokenizer_without_video_token():
+    """A Qwen2-style chat tokenizer that, like Qwen2.5's own, has no <video> token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from crosslmm_cli.modeling.tokenizer import QWEN2_CHAT_TEMPLATE
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.train_from_iterator(CORPUS * 4, trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
+                                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                                show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   chat_template=QWEN2_CHAT_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def parts(tmp_path_factory):
+    """A tiny whole-SigLIP checkpoint and a tiny Qwen2 LLM with that tokenizer, saved as `init` reads them."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM, SiglipConfig, SiglipModel
+
+    root = tmp_path_factory.mktemp("parts")
+    torch.manual_seed(0)
+    siglip = SiglipModel(SiglipConfig(vision_config=VISION, text_config={
+        "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 99,
+        "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1}))
+    siglip.save_pretrained(root / "siglip")
+    tokenizer = tokenizer_without_video_token()
+    qwen = Qwen2ForCausalLM(Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
+                                        num_key_value_heads=2, vocab_size=len(tokenizer), tie_word_embeddings=False))
+    qwen.save_pretrained(root / "qwen")
+    tokenizer.save_pretrained(root / "qwen")
+    return root, siglip, qwen
