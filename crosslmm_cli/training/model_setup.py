@@ -6,14 +6,17 @@ run under bf16 autocast. QLoRA loads the LLM's linear layers in 4-bit NF4 (bitsa
 vision tower, projector, cross-attention and LM head stay unquantized, so they can train) and puts
 LoRA adapters (peft) on the LLM's linear layers.
 
-Saved checkpoints are plain CrossLMM directories: LoRA deltas are merged into dequantized copies
-of the base weights (out of place: the training model is never modified by a save), written in
-the checkpoint's dtype; the adapters alone also go to `adapter/` in peft's format.
+Saved checkpoints are plain CrossLMM directories: LoRA deltas are merged out of place (the training
+model is never modified by a save) into the base weights, taken for 4-bit layers from the 16-bit
+checkpoint they were quantized from (so frozen LLM weights come out bit-identical, and a QLoRA merge
+is original + delta, as peft users merge), written in the checkpoint's dtype; the adapters alone
+also go to `adapter/` in peft's format.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,10 +76,13 @@ class TrainableModel:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
 
-def load_for_training(path: str | Path, settings: ModelSettings, *, tokens_per_frame: int | None = None) -> TrainableModel:
+def load_for_training(path: str | Path, settings: ModelSettings, *, tokens_per_frame: int | None = None,
+                      adapters: bool = True) -> TrainableModel:
     """Load `path` (a CrossLMM checkpoint directory or hub id) for training; errors name the path.
 
-    `tokens_per_frame` overrides the checkpoint's (and is what the saved checkpoints will say)."""
+    `tokens_per_frame` overrides the checkpoint's (and is what the saved checkpoints will say).
+    `adapters=False`: no LoRA adapters even with --lora/--qlora (a plan that does not train them,
+    e.g. stage 1 on a 4-bit LLM)."""
     import torch
 
     from crosslmm_cli.errors import CheckpointError
@@ -114,7 +120,7 @@ def load_for_training(path: str | Path, settings: ModelSettings, *, tokens_per_f
     except (OSError, ValueError, RuntimeError, KeyError) as error:
         raise CheckpointError(f"{source}: could not load the model ({error})".splitlines()[0]) from error
     processor = CrossLMMProcessor.from_pretrained(source, tokens_per_frame=config.tokens_per_frame)
-    peft_model = add_lora(model, settings) if settings.uses_lora else None
+    peft_model = add_lora(model, settings) if settings.uses_lora and adapters else None
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
@@ -146,9 +152,20 @@ def trainable_parameters(model: torch.nn.Module) -> dict[str, torch.nn.Parameter
     return {name: param for name, param in model.named_parameters() if param.requires_grad}
 
 
-def export_state_dict(model: CrossLMMForConditionalGeneration, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """The plain CrossLMM state dict: LoRA merged, 4-bit layers dequantized, cast to `dtype`."""
+def export_state_dict(model: CrossLMMForConditionalGeneration, dtype: torch.dtype,
+                      original: Callable[[str], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The plain CrossLMM state dict: LoRA merged, cast to `dtype`.
+
+    4-bit layers take their weight from `original(name)` (the 16-bit checkpoint they were quantized
+    from: a frozen layer comes out bit-identical, a LoRA layer as original + delta, the usual QLoRA
+    merge), or else are dequantized.
+    """
     import torch
+
+    def dense(name: str, linear: Any) -> torch.Tensor:
+        if original is not None and getattr(linear.weight, "quant_state", None) is not None:
+            return original(f"{name}.weight").float()
+        return _dense_weight(linear)
 
     lora_layers, quantized = _special_layers(model)
     # state_dict() first: bitsandbytes repacks CPU-inference weights back to their NF4 layout in it.
@@ -158,16 +175,43 @@ def export_state_dict(model: CrossLMMForConditionalGeneration, dtype: torch.dtyp
     with torch.no_grad():
         for name, layer in lora_layers.items():
             base = layer.get_base_layer()
-            weight = _dense_weight(base)
+            weight = dense(name, base)
             for adapter in layer.active_adapters:
                 weight = weight + layer.get_delta_weight(adapter).float()
             state[f"{name}.weight"] = weight
             if base.bias is not None:
                 state[f"{name}.bias"] = base.bias
         for name, layer in quantized.items():
-            state[f"{name}.weight"] = _dense_weight(layer)
+            state[f"{name}.weight"] = dense(name, layer)
     return {key: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
             for key, value in state.items()}
+
+
+@contextlib.contextmanager
+def checkpoint_reader(directory: Path):
+    """name -> tensor from a checkpoint's safetensors files (one or sharded), read on demand."""
+    import json
+
+    from safetensors import safe_open
+
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+    else:
+        weight_map = {}
+        for file in sorted(directory.glob("*.safetensors")):
+            with safe_open(str(file), framework="pt") as handle:
+                weight_map.update(dict.fromkeys(handle.keys(), file.name))
+    with contextlib.ExitStack() as stack:
+        handles: dict[str, Any] = {}
+
+        def read(name: str):
+            file = weight_map[name]
+            if file not in handles:
+                handles[file] = stack.enter_context(safe_open(str(directory / file), framework="pt"))
+            return handles[file].get_tensor(name)
+
+        yield read
 
 
 def _special_layers(model: torch.nn.Module) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -205,7 +249,8 @@ def save_plain_checkpoint(trainable: TrainableModel, directory: str | Path) -> P
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model = trainable.model
-    state = export_state_dict(model, trainable.save_dtype)
+    with checkpoint_reader(trainable.source) as original:
+        state = export_state_dict(model, trainable.save_dtype, original)
     config_dict = model.config.to_dict()
     config_dict.pop("quantization_config", None)
     config_dict.pop("model_type", None)

@@ -147,7 +147,7 @@ def prepare_model(model_path: str, plan: TrainingPlan, settings: ModelSettings, 
     from crosslmm_cli.training.model_setup import load_for_training, master_weights_to_float32
 
     torch.manual_seed(seed)
-    trainable = load_for_training(model_path, settings, tokens_per_frame=tokens_per_frame)
+    trainable = load_for_training(model_path, settings, tokens_per_frame=tokens_per_frame, adapters="lora" in plan.groups)
     counts = apply_plan(trainable.model.named_parameters(), plan.groups)
     empty = sorted(group for group, count in counts.items() if count == 0)
     if empty:
