@@ -57,9 +57,14 @@ def model_width(model: str) -> int | None:
 
 
 def set_threads(threads: int | None, model: str, device: str) -> None:
-    """`--threads`, or 1 for a small model on CPU; otherwise torch's own choice."""
-    import torch
+    """`--threads`, or 1 for a small model on CPU; otherwise torch's own choice.
 
+    Also silences transformers' per-file progress bars (loading, saving): the command draws its own.
+    """
+    import torch
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     if threads is not None:
         if threads < 1:
             raise fail(f"--threads must be >= 1, got {threads}", 2)

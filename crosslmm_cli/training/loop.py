@@ -149,6 +149,7 @@ class TrainingLoop:
                         window_targets += targets
                     if window_batches < settings.grad_accum and done < self.batches.batches_per_epoch:
                         continue
+                    rates = {group["name"]: group["lr"] for group in optimizer.param_groups}  # this step's rates
                     grad_norm = self._step(window_targets)
                     step += 1
                     loss = window_loss / window_targets if window_targets else float("nan")
@@ -156,7 +157,7 @@ class TrainingLoop:
                     bar.update(step, f"loss {loss:.4f}")
                     if step % settings.log_every == 0 or step == self.total_steps:
                         metrics.write({"step": step, "epoch": epoch, "loss": round(loss, 6),
-                                       "lr": self.scheduler.get_last_lr()[-1], "grad_norm": grad_norm,
+                                       **_rates(rates), "grad_norm": grad_norm,
                                        "targets": window_targets, "elapsed_s": round(time.perf_counter() - started, 3)})
                     window_loss, window_targets, window_batches = 0.0, 0, 0
                     if settings.save_every and step % settings.save_every == 0 and step < self.total_steps:
@@ -189,3 +190,12 @@ class TrainingLoop:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return grad_norm
+
+
+def _rates(rates: dict[str, float]) -> dict[str, float]:
+    """{"lr": the rest's rate, "vision_lr": the encoder's} from the optimizer's named groups."""
+    out = {}
+    for name, rate in rates.items():
+        key = "vision_lr" if name.startswith("vision") else "lr"
+        out.setdefault(key, rate)
+    return out

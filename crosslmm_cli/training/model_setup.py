@@ -217,12 +217,10 @@ def checkpoint_reader(directory: Path):
 def _special_layers(model: torch.nn.Module) -> tuple[dict[str, Any], dict[str, Any]]:
     """(LoRA layers, 4-bit layers outside them) by module name."""
     lora_layers: dict[str, Any] = {}
-    try:
+    if any(".lora_A." in name for name, _ in model.named_parameters()):  # peft (and bitsandbytes) only then
         from peft.tuners.lora import LoraLayer
 
         lora_layers = {name: m for name, m in model.named_modules() if isinstance(m, LoraLayer)}
-    except ImportError:
-        pass
     quantized = {name: m for name, m in model.named_modules()
                  if type(m).__name__ == "Linear4bit" and not any(name.startswith(f"{p}.") for p in lora_layers)
                  and name not in lora_layers}

@@ -7,6 +7,7 @@ embedding), as usual for transformers.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -73,8 +74,25 @@ def warmup_steps_for(total_steps: int, warmup: float) -> int:
     return min(steps, total_steps)
 
 
-def build_scheduler(optimizer, *, total_steps: int, warmup_steps: int):
-    """transformers' cosine schedule: linear warm-up to the base rates, cosine decay to 0."""
-    from transformers import get_cosine_schedule_with_warmup
+def cosine_with_warmup(step: int, *, warmup_steps: int, total_steps: int) -> float:
+    """Learning-rate factor of step `step` (0-based): linear warm-up, then cosine decay to 0.
 
-    return get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps)
+    The warm-up ramps (step + 1) / (warmup + 1), so the first step already learns (transformers'
+    version starts at 0 and wastes it); after it, the same half cosine as transformers'.
+    """
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+
+def build_scheduler(optimizer, *, total_steps: int, warmup_steps: int):
+    """A LambdaLR over `cosine_with_warmup`; its state (step count, rates) is plain JSON.
+
+    Not transformers' `get_cosine_schedule_with_warmup`: importing `transformers.optimization` pulls
+    in its Trainer, peft and bitsandbytes (seconds of start-up, and a warning on CPU).
+    """
+    import torch
+
+    factor = functools.partial(cosine_with_warmup, warmup_steps=warmup_steps, total_steps=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
