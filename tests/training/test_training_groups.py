@@ -49,10 +49,10 @@ def gated_dir(tmp_path_factory):
     return tiny_checkpoint(tmp_path_factory.mktemp("gated"), gates=0.5)
 
 
-def gradients(model_dir, colour_data, groups, cross_attention=None):
+def gradients(model_dir, colour_data, groups, cross_attention=None, checkpointing=False):
     """Per-parameter gradient after one backward through a real batch of two clips."""
     plan = TrainingPlan(frozenset(groups), cross_attention)
-    trainable, _ = prepare_model(str(model_dir), plan, ModelSettings(), seed=0)
+    trainable, _ = prepare_model(str(model_dir), plan, ModelSettings(gradient_checkpointing=checkpointing), seed=0)
     conversations, _ = read_conversations(colour_data / "train.jsonl")
     frames = FrameLoader(trainable.processor.image_processor, FrameSampling(num_frames=2), exact=True)
     dataset = ConversationDataset(conversations[:2], trainable.processor, frames)
@@ -104,3 +104,15 @@ def test_with_zero_gates_only_the_gates_move_first(tiny_model_dir, colour_data):
     assert len(gates) == 8
     assert all(grads[n].abs().sum() > 0 for n in gates if n != "model.language_model.layers.3.cross_attn.gate_v2v")
     assert block_grads and all(g is None or torch.count_nonzero(g) == 0 for g in block_grads)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(gated_dir, colour_data):
+    groups = set(GROUPS) - {"lora"}
+    plain = gradients(gated_dir, colour_data, groups)
+    recomputed = gradients(gated_dir, colour_data, groups, checkpointing=True)
+    assert plain.keys() == recomputed.keys()
+    for name, grad in plain.items():
+        if grad is None:
+            assert recomputed[name] is None, name
+        else:
+            torch.testing.assert_close(recomputed[name], grad, rtol=1e-4, atol=1e-6, msg=name)

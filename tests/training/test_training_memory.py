@@ -1,4 +1,4 @@
-"""The memory estimate counts the paper's own numbers where the paper gives them."""
+"""The memory estimate (it counts the paper's own numbers where the paper gives them) and the LR schedule."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from crosslmm_cli.modeling.presets import config_for_shape
 from crosslmm_cli.training.memory import GiB, MemoryRecipe, estimate_training_memory, lora_parameters, parameter_counts
+from crosslmm_cli.training.optim import cosine_with_warmup
 
 
 def test_stage_one_trains_the_papers_43m_parameters():
@@ -34,3 +35,10 @@ def test_qlora_7b_fits_a_24_gb_gpu():
     estimate = estimate_training_memory(config, recipe)
     assert 10 * GiB < estimate.total < 22 * GiB
     assert lora_parameters(config, 16) == 28 * 16 * (2 * (3584 + 3584) + 2 * (3584 + 512) + 3 * (3584 + 18944))
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    rates = [cosine_with_warmup(step, warmup_steps=3, total_steps=13) for step in range(14)]
+    assert rates[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a > b for a, b in zip(rates[3:13], rates[4:13])) and rates[13] == 0.0
+    assert rates[8] == pytest.approx(0.5)  # half-way through the decay
