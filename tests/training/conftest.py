@@ -80,10 +80,11 @@ def colour_clip(rgb: tuple[int, int, int], frames: int = 8, size: int = 64, seed
     return clip
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run fastest on one thread: OpenMP's sync costs more than a 32-wide matmul, and far
-    more when other processes share the cores (measured: 60x slower per linear layer under load)."""
+    more when other processes share the cores (bench/bench_training_step.py). Restored after each
+    module, so other test areas keep torch's default."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
