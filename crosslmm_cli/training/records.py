@@ -121,12 +121,15 @@ def read_conversations(path: str | Path, *, check_videos: bool = True) -> tuple[
     base = path.resolve().parent
     conversations: list[Conversation] = []
     problems: list[str] = []
+    present: dict[Path, bool] = {}  # many records share a video: look each file up once
     for number, (where, record) in enumerate(iter_json_records(path), start=1):
         try:
             if isinstance(record, RecordError):
                 raise record
             conversation = parse_conversation(record, base, fallback_id=f"{path.stem}-{number}")
-            if check_videos and not conversation.video.is_file():
+            if check_videos and conversation.video not in present:
+                present[conversation.video] = conversation.video.is_file()
+            if check_videos and not present[conversation.video]:
                 raise RecordError(f"video {conversation.video} not found")
         except RecordError as error:
             problems.append(f"{where}: {error}")
