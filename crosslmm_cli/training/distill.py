@@ -223,6 +223,10 @@ def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = N
         tokens_per_frame=settings.teacher_tokens_per_frame
         or min(native_tokens_per_frame(config.vision_image_size, config.vision_config.patch_size), config.vision_grid_side ** 2),
         pooling=settings.teacher_pooling, max_new_tokens=settings.max_answer_tokens, top_k=settings.top_k)
+    if config.tokens_per_frame >= teacher.tokens_per_frame:
+        raise TrainingSetupError(
+            f"the student sees {config.tokens_per_frame} tokens per frame and the teacher {teacher.tokens_per_frame}: "
+            "the student must see fewer", hint="pass --tokens-per-frame 9 (or 1, 4, 16)")
     frames = FrameLoader(trainable.processor.image_processor, FrameSampling(num_frames=settings.frames),
                          cache_dir=settings.frame_cache or output / "frame-cache", exact=True)
     targets, runs = teacher_pass(trainable, videos, settings, teacher, frames, warn)

@@ -9,6 +9,7 @@ from conftest import colour_clip, tiny_checkpoint, write_video
 
 from crosslmm_cli.loading import load_model
 from crosslmm_cli.training.distill import DistillDataset, DistillItem, DistillSettings, distill
+from crosslmm_cli.training.errors import TrainingSetupError
 from crosslmm_cli.training.frames import FrameLoader, FrameSampling
 from crosslmm_cli.training.loop import LoopSettings
 from crosslmm_cli.training.optim import OptimizerSettings
@@ -91,3 +92,9 @@ def test_distillation_lowers_the_kl_on_held_out_clips(model_dir, clips, tmp_path
     assert changed and all(".cross_attn." in n for n in changed), "only the cross-attention trains by default"
     again = run(tmp_path / "student-2", epochs=1)
     assert again.teacher_runs == 0, "the teacher's answers come from the cache"
+
+
+def test_the_student_must_see_fewer_tokens_than_the_teacher(model_dir, clips, tmp_path):
+    with pytest.raises(TrainingSetupError, match="the student sees 16 tokens per frame and the teacher 16"):
+        distill(DistillSettings(model=str(model_dir), videos=clips, output=tmp_path / "out", tokens_per_frame=16,
+                                teacher_tokens_per_frame=16, progress=False))
