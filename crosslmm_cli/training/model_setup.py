@@ -183,6 +183,8 @@ def export_state_dict(model: CrossLMMForConditionalGeneration, dtype: torch.dtyp
                 state[f"{name}.bias"] = base.bias
         for name, layer in quantized.items():
             state[f"{name}.weight"] = dense(name, layer)
+    if getattr(model.config, "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)  # tied to the input embeddings: stored once, as transformers does
     return {key: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
             for key, value in state.items()}
 

@@ -98,3 +98,22 @@ def test_resume_without_a_checkpoint_and_empty_groups_are_clear_errors(colour_da
         train(settings(colour_data, tiny_model_dir, tmp_path / "new", resume=True))
     with pytest.raises(TrainingSetupError, match="needs --lora"):
         train(settings(colour_data, tiny_model_dir, tmp_path / "new", trainable="lora"))
+
+
+def test_tied_embeddings_are_saved_once_and_reload_tied(tmp_path):
+    from conftest import tiny_checkpoint
+    from safetensors import safe_open
+
+    from crosslmm_cli.training.groups import plan_for
+    from crosslmm_cli.training.model_setup import ModelSettings, save_plain_checkpoint
+
+    source = tiny_checkpoint(tmp_path / "tied", text_config={"tie_word_embeddings": True})
+    trainable, _ = sft.prepare_model(str(source), plan_for(2, None, lora=False), ModelSettings(), seed=0)
+    with torch.no_grad():
+        trainable.model.get_input_embeddings().weight.add_(0.5)
+    save_plain_checkpoint(trainable, tmp_path / "out")
+    with safe_open(str(tmp_path / "out" / "model.safetensors"), "pt") as handle:
+        assert "lm_head.weight" not in handle.keys()
+    model, _ = load_model(tmp_path / "out", quantize="none", device="cpu")
+    assert model.lm_head.weight is model.get_input_embeddings().weight
+    assert torch.equal(model.lm_head.weight, trainable.model.get_input_embeddings().weight.detach())
