@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import typer
-from conftest import COLOURS, QUESTION
+from training_fixtures import COLOURS, QUESTION
 from typer.testing import CliRunner
 
 from crosslmm_cli.cli import distill as distill_cli

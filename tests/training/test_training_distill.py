@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import colour_clip, tiny_checkpoint, write_video
+from training_fixtures import colour_clip, tiny_checkpoint, write_video
 
 from crosslmm_cli.loading import load_model
 from crosslmm_cli.training.distill import DistillDataset, DistillItem, DistillSettings, distill

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import COLOURS, colour_clip, tiny_processor, write_video
+from training_fixtures import COLOURS, colour_clip, tiny_processor, write_video
 
 from crosslmm_cli.training import frames as frames_module
 from crosslmm_cli.training.frames import ClipDecodeError, FrameLoader, FrameSampling, find_videos

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 import torch
-from conftest import tiny_checkpoint
+from training_fixtures import tiny_checkpoint
 
 from crosslmm_cli.training.dataset import ConversationDataset, pad_batch
 from crosslmm_cli.training.frames import FrameLoader, FrameSampling

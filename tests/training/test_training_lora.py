@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 from safetensors.torch import load_file
-from conftest import tiny_checkpoint, tiny_processor
+from training_fixtures import tiny_checkpoint, tiny_processor
 
 from crosslmm_cli.loading import load_model
 from crosslmm_cli.training.dataset import ConversationDataset, pad_batch

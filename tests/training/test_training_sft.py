@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import COLOURS, QUESTION
+from training_fixtures import COLOURS, QUESTION
 from safetensors.torch import load_file
 
 from crosslmm_cli.loading import load_model
@@ -101,7 +101,7 @@ def test_resume_without_a_checkpoint_and_empty_groups_are_clear_errors(colour_da
 
 
 def test_tied_embeddings_are_saved_once_and_reload_tied(tmp_path):
-    from conftest import tiny_checkpoint
+    from training_fixtures import tiny_checkpoint
     from safetensors import safe_open
 
     from crosslmm_cli.training.groups import plan_for

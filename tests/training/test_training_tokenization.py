@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import tiny_processor
+from training_fixtures import tiny_processor
 
 from crosslmm_cli.training.tokenization import IGNORE_INDEX, encode_conversation
 
