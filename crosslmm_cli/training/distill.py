@@ -117,20 +117,19 @@ class DistillDataset:
 
 def distillation_loss(trainable: Any, cross_attention: list[str] | None = None) -> Callable[[dict[str, Any]], tuple[Any, int]]:
     """batch -> (sum over answer positions of KL(teacher || student), number of positions)."""
-    from crosslmm_cli.training.sft import model_hidden_states
+    from crosslmm_cli.training.sft import answer_positions, model_hidden_states
     from crosslmm_cli.training.teacher import topk_kl
-    from crosslmm_cli.training.tokenization import IGNORE_INDEX
 
     model, device = trainable.model, trainable.device
     vision_frozen = not any(p.requires_grad for p in model.model.vision_tower.parameters())
 
     def loss(batch: dict[str, Any]):
+        rows, cols, _ = answer_positions(batch["labels"], device)
         hidden = model_hidden_states(model, batch, device, vision_frozen, cross_attention)
-        keep = batch["labels"][:, 1:].to(device) != IGNORE_INDEX
-        logits = model.lm_head(hidden[:, :-1][keep])
-        ids = batch["teacher_ids"][:, :-1].to(device)[keep]
-        logprobs = batch["teacher_logprobs"][:, :-1].to(device)[keep]
-        return topk_kl(logits, ids, logprobs).sum(), int(keep.sum())
+        logits = model.lm_head(hidden[rows, cols])
+        ids = batch["teacher_ids"].to(device, non_blocking=True)[rows, cols]
+        logprobs = batch["teacher_logprobs"].to(device, non_blocking=True)[rows, cols]
+        return topk_kl(logits, ids, logprobs).sum(), int(rows.shape[0])
 
     return loss
 

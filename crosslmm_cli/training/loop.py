@@ -145,14 +145,14 @@ class TrainingLoop:
                         with self.trainable.autocast():
                             loss_sum, targets = self.loss_fn(batch)
                         loss_sum.backward()
-                        window_loss += float(loss_sum.detach())
+                        window_loss = window_loss + loss_sum.detach()  # a device tensor: no sync per batch
                         window_targets += targets
                     if window_batches < settings.grad_accum and done < self.batches.batches_per_epoch:
                         continue
                     rates = {group["name"]: group["lr"] for group in optimizer.param_groups}  # this step's rates
                     grad_norm = self._step(window_targets)
                     step += 1
-                    loss = window_loss / window_targets if window_targets else float("nan")
+                    loss = float(window_loss) / window_targets if window_targets else float("nan")
                     result.losses.append(loss)
                     bar.update(step, f"loss {loss:.4f}")
                     if step % settings.log_every == 0 or step == self.total_steps:

@@ -71,21 +71,32 @@ def supervised_loss(trainable: TrainableModel, plan: TrainingPlan) -> Callable[[
     import torch
     from torch.nn import functional as F
 
-    from crosslmm_cli.training.tokenization import IGNORE_INDEX
-
     model, device = trainable.model, trainable.device
     vision_frozen = not any(p.requires_grad for p in model.model.vision_tower.parameters())
     cross_attention = list(plan.cross_attention) if plan.cross_attention is not None else None
 
     def loss(batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
-        labels = batch["labels"].to(device, non_blocking=True)
+        rows, cols, targets = answer_positions(batch["labels"], device)
         hidden = model_hidden_states(model, batch, device, vision_frozen, cross_attention)
-        targets = labels[:, 1:]
-        keep = targets != IGNORE_INDEX  # position p predicts token p + 1
-        logits = model.lm_head(hidden[:, :-1][keep])  # (targets, vocab): answer positions only
-        return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
+        logits = model.lm_head(hidden[rows, cols])  # (targets, vocab): answer positions only
+        return F.cross_entropy(logits.float(), targets, reduction="sum"), int(targets.shape[0])
 
     return loss
+
+
+def answer_positions(labels: Any, device: Any) -> tuple[Any, Any, Any]:
+    """(row, column) of every position that predicts an answer token, and those tokens, on `device`.
+
+    Found on the CPU (labels come from the DataLoader there) and moved without waiting, so the step
+    never stops the GPU to count targets. Position p predicts token p + 1.
+    """
+    from crosslmm_cli.training.tokenization import IGNORE_INDEX
+
+    shifted = labels[:, 1:]
+    rows, cols = (shifted != IGNORE_INDEX).nonzero(as_tuple=True)
+    targets = shifted[rows, cols]
+    return (rows.to(device, non_blocking=True), cols.to(device, non_blocking=True),
+            targets.to(device, non_blocking=True))
 
 
 def model_hidden_states(model: Any, batch: dict[str, Any], device: Any, vision_frozen: bool,
