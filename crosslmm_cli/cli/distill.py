@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, fail, print_json, reported_errors, set_threads, warn
+from crosslmm_cli.cli.training_options import (
+    DATA, MODEL, OUTPUT, TRAINING, check_device, fail, print_json, reported_errors, set_threads, usage_errors, warn,
+)
 
 TEACHER = "Teacher"
 
@@ -82,18 +84,20 @@ def distill_command(
         from crosslmm_cli.training.optim import OptimizerSettings
         from crosslmm_cli.training.sft import default_workers
 
+        check_device(device)
         set_threads(threads, model, device)
-        settings = DistillSettings(
-            model=model, videos=videos, output=output, prompts=read_prompts(prompts) if prompts else DEFAULT_PROMPTS,
-            frames=frames, tokens_per_frame=tokens_per_frame, teacher_tokens_per_frame=teacher_tokens_per_frame,
-            teacher_pooling=teacher_pooling, max_answer_tokens=max_answer_tokens, top_k=top_k, trainable=trainable,
-            holdout=holdout, teacher_cache=teacher_cache, frame_cache=frame_cache, resume=resume, progress=not quiet,
-            loop=LoopSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
-                              warmup=warmup, save_every=save_every, keep_checkpoints=keep_checkpoints, seed=seed,
-                              workers=default_workers() if workers is None else workers),
-            optimizer=OptimizerSettings(lr=lr),
-            model_settings=ModelSettings(device=device, qlora=qlora, gradient_checkpointing=gradient_checkpointing),
-        )
+        with usage_errors():
+            settings = DistillSettings(
+                model=model, videos=videos, output=output, prompts=read_prompts(prompts) if prompts else DEFAULT_PROMPTS,
+                frames=frames, tokens_per_frame=tokens_per_frame, teacher_tokens_per_frame=teacher_tokens_per_frame,
+                teacher_pooling=teacher_pooling, max_answer_tokens=max_answer_tokens, top_k=top_k, trainable=trainable,
+                holdout=holdout, teacher_cache=teacher_cache, frame_cache=frame_cache, resume=resume, progress=not quiet,
+                loop=LoopSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
+                                  warmup=warmup, save_every=save_every, keep_checkpoints=keep_checkpoints, seed=seed,
+                                  workers=default_workers() if workers is None else workers),
+                optimizer=OptimizerSettings(lr=lr),
+                model_settings=ModelSettings(device=device, qlora=qlora, gradient_checkpointing=gradient_checkpointing),
+            )
         result = distill(settings, warn=warn)
     if not quiet:
         kl = ("" if result.heldout_kl_after is None else

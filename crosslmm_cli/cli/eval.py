@@ -8,7 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, fail, print_json, reported_errors, set_threads, warn
+from crosslmm_cli.cli.training_options import (
+    DATA, MODEL, OUTPUT, check_device, fail, print_json, reported_errors, set_threads, usage_errors, warn,
+)
 
 FRAMES = "Frames"
 
@@ -65,7 +67,11 @@ def eval_command(
         from crosslmm_cli.training.frames import FrameLoader, FrameSampling
         from crosslmm_cli.training.progress import ProgressBar
 
-        sampling = FrameSampling(num_frames=frames if frames or fps else 32, fps=fps, max_frames=max_frames)
+        check_device(device)
+        if quantize not in ("auto", "4bit", "8bit", "none"):
+            raise fail(f"--quantize must be auto, 4bit, 8bit or none, got {quantize!r}", 2)
+        with usage_errors():
+            sampling = FrameSampling(num_frames=frames if frames or fps else 32, fps=fps, max_frames=max_frames)
         items, problems = read_eval_items(data)
         for problem in problems[:20]:
             warn(f"left out {problem}")

@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, print_json, reported_errors, set_threads, warn
+from crosslmm_cli.cli.training_options import (
+    DATA, MODEL, OUTPUT, TRAINING, check_device, print_json, reported_errors, set_threads, usage_errors, warn,
+)
 
 
 def train_command(
@@ -81,18 +83,20 @@ def train_command(
         from crosslmm_cli.training.optim import OptimizerSettings
         from crosslmm_cli.training.sft import TrainSettings, default_workers, train
 
+        check_device(device)
         set_threads(threads, model, device)
-        settings = TrainSettings(
-            data=data, model=model, output=output, stage=stage, trainable=trainable, frames=frames,
-            max_length=max_length, frame_cache=frame_cache, resume=resume, progress=not quiet,
-            loop=LoopSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
-                              max_grad_norm=max_grad_norm or None, warmup=warmup, save_every=save_every,
-                              keep_checkpoints=keep_checkpoints, log_every=log_every, seed=seed,
-                              workers=default_workers() if workers is None else workers),
-            optimizer=OptimizerSettings(lr=lr, vision_lr=vision_lr, weight_decay=weight_decay),
-            model_settings=ModelSettings(device=device, lora=lora, qlora=qlora, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                                         lora_dropout=lora_dropout, gradient_checkpointing=gradient_checkpointing),
-        )
+        with usage_errors():
+            settings = TrainSettings(
+                data=data, model=model, output=output, stage=stage, trainable=trainable, frames=frames,
+                max_length=max_length, frame_cache=frame_cache, resume=resume, progress=not quiet,
+                loop=LoopSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
+                                  max_grad_norm=max_grad_norm or None, warmup=warmup, save_every=save_every,
+                                  keep_checkpoints=keep_checkpoints, log_every=log_every, seed=seed,
+                                  workers=default_workers() if workers is None else workers),
+                optimizer=OptimizerSettings(lr=lr, vision_lr=vision_lr, weight_decay=weight_decay),
+                model_settings=ModelSettings(device=device, lora=lora, qlora=qlora, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                                             lora_dropout=lora_dropout, gradient_checkpointing=gradient_checkpointing),
+            )
         result = train(settings, warn=warn)
     loop = result.loop
     loss = f"{loop.final_loss:.4f}" if loop.final_loss is not None else "n/a"

@@ -41,10 +41,22 @@ def reported_errors(resume_hint: str | None = None) -> Iterator[None]:
         raise fail(str(error), 3, error.hint) from None
     except CrossLMMError as error:
         raise fail(str(error), 1, error.hint) from None
-    except ValueError as error:  # settings dataclasses reject bad flag values
-        raise fail(str(error).splitlines()[0], 2) from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130, resume_hint) from None
+
+
+@contextlib.contextmanager
+def usage_errors() -> Iterator[None]:
+    """Around building settings from flags: their ValueErrors name a bad flag value (exit 2)."""
+    try:
+        yield
+    except ValueError as error:
+        raise fail(str(error).splitlines()[0], 2) from None
+
+
+def check_device(device: str) -> None:
+    if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}", 2)
 
 
 def model_width(model: str) -> int | None:

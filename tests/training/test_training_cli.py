@@ -79,6 +79,10 @@ def test_errors_are_one_line_with_an_exit_code(app, colour_data, tiny_model_dir,
     bad_lr = invoke(app, *base, "--data", colour_data / "train.jsonl", "--lr", "0")
     assert bad_lr.exit_code == 2 and bad_lr.stderr.strip() == "error: --lr must be > 0, got 0.0"
     assert invoke(app, *base, "--data", colour_data / "train.jsonl", "--stage", "3").exit_code == 2
+    bad_device = invoke(app, *base, "--data", colour_data / "train.jsonl", "--device", "gpu")
+    assert bad_device.exit_code == 2 and "--device must be auto, cpu, cuda or cuda:N" in bad_device.stderr
+    bad_quantize = invoke(app, "eval", "--data", colour_data / "train.jsonl", "--model", tiny_model_dir, "--quantize", "3bit")
+    assert bad_quantize.exit_code == 2 and "--quantize must be" in bad_quantize.stderr
     resume = invoke(app, *base, "--data", colour_data / "train.jsonl", "--resume")
     assert resume.exit_code == 1 and "no checkpoint to resume from" in resume.stderr and "hint:" in resume.stderr
 
