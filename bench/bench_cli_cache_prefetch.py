@@ -61,7 +61,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--shape", default="cpu-small")
     parser.add_argument("--only", choices=("cache", "batch"), help="Run one of the two measurements.")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from crosslmm_cli.inference import Engine
     from crosslmm_cli.options import ModelOptions
@@ -127,6 +132,7 @@ def measure_batch(engine, root: Path, args: argparse.Namespace) -> None:
         assert summary.done == len(videos)
     print(json.dumps({"measure": "describe batch", "videos": args.videos, "frames": args.batch_frames, "shape": args.shape,
                       "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+                      "torch_threads": __import__("torch").get_num_threads(),
                       "decode_s_per_video": round(statistics.median(prepare_s), 2),
                       "model_s_per_video": round(statistics.median(process_s), 2),
                       "serial_s": round(statistics.median(serial), 2),

@@ -66,10 +66,15 @@ class ModelOptions:
     quantize: str | None = None
     device: str = "auto"
     tokens_per_frame: int | None = None
+    threads: int | None = None  # torch CPU threads; None: the tool's default policy
 
     def __post_init__(self) -> None:
         if self.quantize not in (None, "4bit", "8bit", "none"):
             raise UsageError(f"--quantize must be 4bit, 8bit or none, not {self.quantize!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
+            raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be >= 1, not {self.threads}")
         if self.tokens_per_frame is not None and self.tokens_per_frame < 1:
             raise UsageError(f"--tokens-per-frame must be >= 1, not {self.tokens_per_frame}")
 

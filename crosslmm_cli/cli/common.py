@@ -46,6 +46,8 @@ RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
                  help="Weight quantization (default: 4bit on CUDA, none elsewhere).")], None),
     "device": (Annotated[Optional[str], _option("--device", panel=MODEL, metavar="auto|cuda|cpu",
                help="Where to run (default: auto).")], None),
+    "threads": (Annotated[Optional[int], _option("--threads", panel=MODEL, min=1,
+                help="CPU threads for torch (default: 1 for a small model on CPU, else torch's choice).")], None),
     "frames": (Annotated[Optional[int], _option("--frames", "-n", panel=FRAMES, min=1,
                help="Number of frames to sample, evenly (default: the model's).")], None),
     "fps": (Annotated[Optional[float], _option("--fps", panel=FRAMES, help="Sample this many frames per second instead.")], None),
@@ -86,6 +88,7 @@ def build_run_options(values: dict[str, Any]) -> RunOptions:
             quantize=values["quantize"] or settings_defaults.quantize,
             device=values["device"] or settings_defaults.device or "auto",
             tokens_per_frame=values["tokens_per_frame"],
+            threads=values["threads"],
         ),
         frames=frames,
         generation=GenerationOptions(
@@ -187,6 +190,11 @@ class Session:
             options = replace(options, tokens_per_frame=preset.tokens_per_frame)
         if options.device == "auto" and resolve_device("auto").type == "cpu" and not resolved.is_demo:
             self.note("note: no GPU found; running on the CPU, which is slow for real models")
+        # The tool's one CPU-thread policy (shared with train/distill/eval): --threads, else 1 for
+        # a small model on CPU, where OpenMP's per-op sync costs more than the matmuls.
+        from crosslmm_cli.cli.training_options import set_threads
+
+        set_threads(options.threads, resolved.location, options.device)
         started = time.perf_counter()
         engine = Engine.load(
             resolved.location, options, name=resolved.ref, default_frames=preset.default_frames if preset else 32
