@@ -271,18 +271,12 @@ class Answer(Iterator[str]):
 
 
 def _generate_kwargs(engine: Engine, options: GenerationOptions) -> dict[str, Any]:
-    tokenizer = engine.processor.tokenizer
-    kwargs: dict[str, Any] = {"max_new_tokens": options.max_new_tokens, "do_sample": options.do_sample}
+    """The tool's greedy settings (shared with eval: stop tokens, no video placeholder in answers), or sampling."""
+    from crosslmm_cli.training.generation import greedy_kwargs
+
+    kwargs = greedy_kwargs(engine.model, engine.processor, options.max_new_tokens)
     if options.do_sample:
-        kwargs.update(temperature=options.temperature, top_p=options.top_p)
-    else:  # greedy: say so explicitly, so a checkpoint's sampling defaults do not apply
-        kwargs.update(temperature=None, top_p=None, top_k=None)
-    generation_config = getattr(engine.model, "generation_config", None)
-    if getattr(generation_config, "eos_token_id", None) is None:
-        end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        kwargs["eos_token_id"] = end_of_turn if isinstance(end_of_turn, int) and end_of_turn >= 0 else tokenizer.eos_token_id
-    if getattr(generation_config, "pad_token_id", None) is None:
-        kwargs["pad_token_id"] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        kwargs.update(do_sample=True, temperature=options.temperature, top_p=options.top_p, top_k=None)
     return kwargs
 
 

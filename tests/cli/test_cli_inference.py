@@ -73,9 +73,9 @@ def test_same_seed_same_output_and_greedy_is_deterministic(engine, frames):
 
 def test_closing_the_answer_stops_generation(engine, frames, monkeypatch):
     encoded = encode(engine, frames)
-    tokenizer = engine.processor.tokenizer
-    # No end of turn can be generated: only closing the answer can stop these 5000 tokens.
-    monkeypatch.setattr(engine.model.generation_config, "suppress_tokens", list(tokenizer.all_special_ids))
+    # The stop token becomes the video placeholder, which is never generated: only closing the
+    # answer can stop these 5000 tokens.
+    monkeypatch.setattr(engine.model.generation_config, "eos_token_id", engine.processor.video_token_id)
     before = threading.active_count()
     answer = engine.answer(encoded, QUESTION, GenerationOptions(max_new_tokens=5000, temperature=1.0, seed=0))
     first = next(answer)
