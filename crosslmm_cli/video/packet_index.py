@@ -74,8 +74,14 @@ class FrameIndex:
         return cls(pts=pts, keyframe=keyframe, end=num_frames / fps)
 
     def frame_at(self, times: np.ndarray) -> np.ndarray:
-        """Index of the frame shown at each time (the last frame whose pts <= t)."""
-        positions = np.searchsorted(self.pts, np.asarray(times, dtype=np.float64) + 1e-9, side="right") - 1
+        """Index of the frame shown at each time (the last frame whose pts <= t).
+
+        A frame starting within `time_tolerance(t)` after t counts as shown at t, so that exact
+        ties (common: bin centres of CFR video fall on frame starts) break the same way for
+        decord's float32 timestamps as for ffmpeg's exact ones.
+        """
+        times = np.asarray(times, dtype=np.float64)
+        positions = np.searchsorted(self.pts, times + time_tolerance(times), side="right") - 1
         return np.clip(positions, 0, len(self) - 1)
 
     def keyframe_before(self, indices: np.ndarray) -> np.ndarray:
@@ -85,6 +91,12 @@ class FrameIndex:
             return np.zeros_like(np.asarray(indices))
         slot = np.searchsorted(key_positions, np.asarray(indices), side="right") - 1
         return np.where(slot >= 0, key_positions[np.clip(slot, 0, None)], 0)
+
+
+def time_tolerance(times):
+    """Seconds within which two times are the same instant: above float32 rounding (decord's
+    timestamps are float32: 0.43 ms at 2 hours), far below a frame interval."""
+    return 1e-6 + 1e-7 * np.abs(times)
 
 
 def parse_framecrc(text: str) -> PacketList:

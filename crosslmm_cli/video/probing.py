@@ -33,6 +33,7 @@ _STREAM = re.compile(r"^(\s*)Stream #0:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (\w+)
 _DIMS = re.compile(r"(?:^|[\s,])(\d{1,7})x(\d{1,7})(?=[\s,\[]|$)")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
 _ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.I)
+_ROTATE_TAG = re.compile(r"^\s*rotate\s*:\s*(-?\d+)\s*$", re.M)
 _TEXT_FORMATS = frozenset({"tty"})
 _BAD_SIZE = re.compile(r"Picture size (\d+)x(\d+) is invalid")
 
@@ -157,6 +158,9 @@ def _input_section(stderr: str) -> str:
 
 
 def _streams(header: str) -> list[_Stream]:
+    """Stream lines with the metadata / side-data lines under them. ffmpeg >= 5 indents those
+    deeper than the stream line; ffmpeg 4 at the same depth, so a block ends at the next stream
+    line or at a shallower line."""
     streams: list[_Stream] = []
     lines = header.splitlines()
     for i, line in enumerate(lines):
@@ -166,7 +170,7 @@ def _streams(header: str) -> list[_Stream]:
         indent = len(match.group(1))
         block = [line]
         for follower in lines[i + 1 :]:
-            if len(follower) - len(follower.lstrip()) <= indent:
+            if _STREAM.match(follower) or len(follower) - len(follower.lstrip()) < indent:
                 break
             block.append(follower)
         streams.append(_Stream(int(match.group(2)), match.group(3), match.group(4), "\n".join(block)))
@@ -189,11 +193,16 @@ def _check_dimensions(path: str, width: int, height: int) -> None:
 
 def _rotation(block: str) -> int:
     """Clockwise degrees to turn the stored picture upright. ffmpeg prints the display matrix's
-    counter-clockwise angle, so a phone portrait clip (`rotate=90` in old tags) reads -90."""
+    counter-clockwise angle, so a phone portrait clip (`rotate: 90` in old tags) reads -90."""
     match = _ROTATION.search(block)
-    if not match:
-        return 0
-    return int(round(-float(match.group(1)))) % 360 // 90 * 90
+    if match:
+        degrees = -float(match.group(1))
+    else:
+        tag = _ROTATE_TAG.search(block)
+        if not tag:
+            return 0
+        degrees = float(tag.group(1))
+    return int(round(degrees / 90)) * 90 % 360
 
 
 def _frame_rate(description: str) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crosslmm_cli.video.options import SamplingOptions
-from crosslmm_cli.video.packet_index import FrameIndex
+from crosslmm_cli.video.packet_index import FrameIndex, time_tolerance
 
 
 class SegmentOutOfRange(ValueError):
@@ -76,11 +76,13 @@ def _snap(index: FrameIndex, indices: np.ndarray, centres: np.ndarray, start: fl
         return indices
     key_times = index.pts[key_positions]
     lows = start + np.arange(centres.size) * width
-    first = np.searchsorted(key_times, lows, side="left")
-    last = np.searchsorted(key_times, lows + width, side="left")  # exclusive
+    slack = time_tolerance(lows)
+    first = np.searchsorted(key_times, lows - slack, side="left")
+    last = np.searchsorted(key_times, lows + width - slack, side="left")  # exclusive
     snapped = indices.copy()
     for i in np.flatnonzero(last > first):
-        candidates = key_times[first[i] : last[i]]
-        best = int(np.argmin(np.abs(candidates - centres[i])))
+        distance = np.abs(key_times[first[i] : last[i]] - centres[i])
+        # Equidistant keyframes (a centre halfway between two) resolve to the earlier one.
+        best = int(np.flatnonzero(distance <= distance.min() + time_tolerance(centres[i]))[0])
         snapped[i] = key_positions[first[i] + best]
     return snapped

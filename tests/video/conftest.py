@@ -145,7 +145,8 @@ class Media:
         path = self.root / "vfr.mkv"
         expression = "if(lt(N\\,10)\\,N*0.1\\,1+(N-10)*0.25)/TB"
         run_ffmpeg(
-            *index_source(10, 3), "-vf", f"{code_filter()},settb=1/1000,setpts='{expression}'", "-fps_mode", "passthrough",
+            *index_source(10, 3), "-vf", f"{code_filter()},settb=1/1000,setpts='{expression}'",
+            "-fps_mode", "passthrough", "-enc_time_base:v", "1:1000",
             "-c:v", "libx264", "-preset", "veryfast", "-g", "8", "-pix_fmt", "yuv420p", str(path),
         )  # fmt: skip
         return path
