@@ -52,8 +52,12 @@ def main() -> int:
             time.sleep(3600)
         try:
             options = SamplingOptions(**_options(request["options"]))
-            result = decord_backend.sample(request["path"], request["width"], request["height"], options)
-            arrays = {name: result.pop(name) for name in ("array", "timestamps", "indices")}
+            result = decord_backend.sample(
+                request["path"], request["width"], request["height"], options,
+                keyframes_only=bool(request.get("keyframes_only")),
+            )  # fmt: skip
+            names = ("array", "timestamps", "indices", "pending", "index_pts", "index_keyframe")
+            arrays = {name: result.pop(name) for name in names if name in result}
             wire.write_message(replies, {"ok": True, "rss": _rss_bytes(), **result}, arrays)
         except Exception as exc:
             wire.write_message(

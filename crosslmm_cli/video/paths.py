@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from pathlib import Path
 
 from crosslmm_cli.video import errors
 
@@ -46,7 +45,3 @@ def check_local_file(path: str | os.PathLike[str]) -> str:
     if st.st_size == 0:
         raise errors.EmptyVideoError(text, "0 bytes")
     return text
-
-
-def display_name(path: str | os.PathLike[str]) -> str:
-    return str(Path(path))

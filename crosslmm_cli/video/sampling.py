@@ -14,7 +14,10 @@ import dataclasses
 import importlib.util
 import os
 import re
+import time
 from dataclasses import dataclass
+
+import numpy as np
 
 from crosslmm_cli.video import errors
 from crosslmm_cli.video.ffmpeg_binary import problem_lines
@@ -130,11 +133,17 @@ def backend_order(probed: Probe, requested: str) -> list[str]:
 
 
 def _sample_decord(path: str, probed: Probe, options: SamplingOptions, out_size: tuple[int, int], *, forced: bool) -> Frames:
+    """decord indexes the file and decodes the chosen keyframes. Forced: it also steps to the
+    other chosen frames itself. Auto: those go to ffmpeg, which decodes them with decord's index
+    (frames are identified by time; showinfo reports the true pts), far cheaper in time and
+    memory than stepping decord through whole GOPs."""
+    started = time.monotonic()
     request = {
         "path": path,
         "width": out_size[0],
         "height": out_size[1],
         "options": dataclasses.asdict(options),
+        "keyframes_only": not forced,
     }
     try:
         reply, arrays = shared_worker().request(request, timeout_s=options.timeout_s)
@@ -148,7 +157,7 @@ def _sample_decord(path: str, probed: Probe, options: SamplingOptions, out_size:
         if exc.kind == "SegmentOutOfRange":
             raise errors.SegmentError(path, exc.message) from None
         raise _Failure("decord", _DECORD_LOG_PREFIX.sub("", exc.message) or exc.kind) from None
-    array = arrays["array"]
+    array, timestamps, indices = arrays["array"], arrays["timestamps"], arrays["indices"]
     if array.ndim != 4 or array.shape[1:] != (out_size[1], out_size[0], 3):
         raise _Failure("decord", f"frames of shape {array.shape}, expected {out_size[1]}x{out_size[0]}x3")
     log = list(reply.get("log", []))
@@ -159,13 +168,46 @@ def _sample_decord(path: str, probed: Probe, options: SamplingOptions, out_size:
         warning = f"{path}: decord reported problems, frames may be wrong ({log[0][:120]})"
     elif forced and (reason := decord_unsuitable(probed)):
         warning = f"{path}: decord is unreliable here ({reason}); frames may not match their timestamps"
+    backend = "decord"
+    pending = arrays.get("pending")
+    if pending is not None and pending.size:
+        rest = _decode_pending(path, probed, arrays, float(reply["end"]), out_size, options.timeout_s - (time.monotonic() - started))
+        array = np.concatenate([array, rest.array])
+        timestamps = np.concatenate([timestamps, rest.timestamps])
+        indices = np.concatenate([indices, rest.indices])
+        order = np.argsort(timestamps, kind="stable")
+        array, timestamps, indices = array[order], timestamps[order], indices[order]
+        backend = "decord+ffmpeg" if len(arrays["indices"]) else "ffmpeg"
+        log += list(rest.problems)
     end = float(reply["end"])
     truncated = _truncation_note(probed, end, log)
     info = probed.info.with_index(duration=end, num_frames=int(reply["num_frames"]))
     return Frames(
-        array.copy() if not array.flags.writeable else array, arrays["timestamps"], info,
-        partial=truncated is not None, backend="decord", warning=truncated or warning, indices=arrays["indices"],
+        array, timestamps, info, partial=truncated is not None, backend=backend,
+        warning=truncated or warning, indices=indices,
     )  # fmt: skip
+
+
+def _decode_pending(path: str, probed: Probe, arrays: dict, end: float, out_size: tuple[int, int], timeout_s: float):
+    """ffmpeg decodes the frames decord left (non-keyframes), located with decord's index."""
+    head = frame_index_from_packets(probed.packets)
+    try:
+        index = FrameIndex(
+            pts=arrays["index_pts"], keyframe=arrays["index_keyframe"], end=end, origin=head.origin if head else 0.0
+        )
+    except ValueError as exc:  # float32 times that collide: let the ffmpeg backend index itself
+        raise _Failure("decord", f"unusable index ({exc})") from None
+    if timeout_s <= 0:
+        raise _Failure("decord", "time limit reached", timed_out=True)
+    try:
+        return decode_frames(
+            path, index, arrays["pending"], out_size, container_start=probed.container_start,
+            source_pixels=_stored_pixels(probed.info), timeout_s=timeout_s,
+        )  # fmt: skip
+    except FFmpegTimeout as exc:
+        raise _Failure("decord", str(exc), timed_out=True) from None
+    except FFmpegDecodeError as exc:
+        raise _Failure("decord", exc.stderr_tail or str(exc), unsupported_codec=exc.unsupported_codec) from None
 
 
 def _sample_ffmpeg(path: str, probed: Probe, options: SamplingOptions, out_size: tuple[int, int]) -> Frames:

@@ -27,7 +27,12 @@ CASES = [(f, b) for f in DECORD_OK + FFMPEG_ONLY for b in ("auto", "decord", "ff
 @pytest.mark.parametrize("snap", [True, False], ids=["keyframe-snapped", "exact"])
 def test_uniform_sampling_returns_the_reported_frames(media, read_number, fixture, backend, snap):
     frames = sample_frames(media[fixture], num_frames=12, backend=backend, snap_to_keyframes=snap)
-    assert frames.backend == (backend if backend != "auto" else "decord" if fixture in DECORD_OK else "ffmpeg")
+    if backend != "auto":
+        assert frames.backend == backend
+    elif fixture in FFMPEG_ONLY:
+        assert frames.backend == "ffmpeg"
+    else:  # decord decodes the chosen keyframes, ffmpeg the frames between them (if any)
+        assert frames.backend in ("decord", "decord+ffmpeg", "ffmpeg")
     assert not frames.partial and frames.warning is None
     assert len(frames) == 12
     assert_true_frames(frames, read_number)
@@ -38,6 +43,17 @@ def test_uniform_sampling_returns_the_reported_frames(media, read_number, fixtur
         centres = (np.arange(12) + 0.5) * duration / 12
         assert np.all(frames.indices >= np.floor((centres - 1e-3) * FPS))
         assert np.all(frames.indices <= np.floor((centres + 1e-3) * FPS))
+
+
+def test_auto_splits_keyframes_and_other_frames_between_decord_and_ffmpeg(media, read_number):
+    frames = sample_frames(media["h264"], num_frames=12)  # 10 bins hold a keyframe, 2 do not
+    assert frames.backend == "decord+ffmpeg"
+    assert_true_frames(frames, read_number)
+    only_keyframes = sample_frames(media["h264"], num_frames=5)  # 2 s bins: every one holds a keyframe
+    assert only_keyframes.backend == "decord" and np.all(only_keyframes.indices % 30 == 0)
+    no_keyframes = sample_frames(media["h264"], times=(0.5, 4.2))
+    assert no_keyframes.backend == "ffmpeg"
+    assert [read_number(frame) for frame in no_keyframes.array] == [15, 126]
 
 
 @pytest.mark.parametrize("backend", ["decord", "ffmpeg"])
