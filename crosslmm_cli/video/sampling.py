@@ -2,10 +2,11 @@
 backends.
 
 Order of work for one file: path checks (no decoder), Pillow for images, one `ffmpeg -i` probe
-(header + first packets), then the backends. "auto" tries decord first where it is reliable
-(MP4/MOV/MKV/WebM with H.264/VP8/VP9/AV1 and closed GOPs, no demuxer complaints) and ffmpeg
-otherwise or when decord fails, times out, or logs any problem. Every backend attempt has
-`timeout_s`; when all fail the file fails with one named error.
+(header + first packets), then the backends. "auto" uses decord where it is reliable
+(MP4/MOV/MKV/WebM with H.264/VP8/VP9/AV1 and closed GOPs, no demuxer complaints): decord
+indexes the file and decodes the chosen keyframes, ffmpeg the chosen frames between keyframes.
+Everything goes to ffmpeg otherwise, or when decord fails, times out, or logs any problem.
+Every backend attempt has `timeout_s`; when all fail the file fails with one named error.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ DECORD_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
 _DECORD_LOG_PREFIX = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ")
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Failure(Exception):
+    """One backend could not deliver; the next one is tried."""
+
     backend: str
     reason: str
     timed_out: bool = False
