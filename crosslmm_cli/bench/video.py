@@ -18,8 +18,9 @@ fresh child process so that peak memory is its own:
 - `batch`: per-file time over 20 short clips with the reusable worker and with a fresh worker
   per file, and the worker's resident memory after the first and the last file.
 
-Every row runs `--repeats` times (default 3) and reports the fastest run: on a shared machine
-the minimum is the measurement least disturbed by other load. `run_video_benchmark()` returns
+Every row runs `--repeats` times (default 3) and reports the fastest wall time and the least
+CPU time (user + system of the process, its children and the decode worker): on a shared
+machine the minimum is the least disturbed measurement, and CPU time hardly depends on load. `run_video_benchmark()` returns
 the rows; `crosslmm bench video` calls it.
 """
 
@@ -81,6 +82,32 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024.0  # Linux reports KiB
 
 
+class _CpuClock:
+    """CPU seconds (user + system) spent by this process, its finished children and, while it
+    runs, the decode worker. Unlike wall time this barely moves when other jobs share the CPU."""
+
+    def __init__(self, worker_pid: int | None = None) -> None:
+        self.worker_pid = worker_pid
+        self.start = self._now()
+
+    def _now(self) -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+        if self.worker_pid is not None:
+            import psutil
+
+            try:
+                times = psutil.Process(self.worker_pid).cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+
+    def elapsed(self) -> float:
+        return self._now() - self.start
+
+
 def _set_cache(path: str, cold: bool) -> None:
     """Warm: read the file once so it sits in the page cache. Cold: ask the kernel to drop this
     file's cached pages (POSIX_FADV_DONTNEED; other files are untouched)."""
@@ -99,13 +126,15 @@ def _case_sample(case: dict) -> dict:
     if case["backend"] != "ffmpeg":  # start the worker on another file: times below are warm
         sample_frames(case["warmup"], num_frames=1, backend="decord")
     _set_cache(case["path"], case.get("cold", False))
+    clock = _CpuClock(shared_worker().pid)
     started = time.perf_counter()
     frames = sample_frames(
         case["path"], num_frames=case["frames"], size=SIZE, backend=case["backend"], snap_to_keyframes=case["snap"]
     )
     seconds = time.perf_counter() - started
+    cpu = clock.elapsed()
     shared_worker().close()  # the worker's peak memory only counts once it has exited
-    return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "returned": len(frames), "backend": frames.backend}
+    return {"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": _peak_rss_mb(), "returned": len(frames), "backend": frames.backend}
 
 
 def _case_ffmpeg_seek(case: dict) -> dict:
@@ -114,6 +143,7 @@ def _case_ffmpeg_seek(case: dict) -> dict:
     info = probe(case["path"])
     width = round(info.width * SIZE / info.height)
     _set_cache(case["path"], case.get("cold", False))
+    clock = _CpuClock()
     started = time.perf_counter()
     for i in range(case["frames"]):
         t = (i + 0.5) * info.duration / case["frames"]
@@ -122,7 +152,8 @@ def _case_ffmpeg_seek(case: dict) -> dict:
              "-vf", f"scale={width}:{SIZE}", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
             check=True, capture_output=True,
         )  # fmt: skip
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb(), "returned": case["frames"]}
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "cpu_s": clock.elapsed(), "peak_rss_mb": _peak_rss_mb(), "returned": case["frames"]}
 
 
 def _case_naive(case: dict) -> dict:
@@ -132,6 +163,7 @@ def _case_naive(case: dict) -> dict:
     info = probe(case["path"])
     width = round(info.width * SIZE / info.height)
     _set_cache(case["path"], False)
+    clock = _CpuClock()
     started = time.perf_counter()
     subprocess.run(
         [ffmpeg_executable(), "-nostdin", "-v", "error", "-t", str(case["slice_s"]), "-i", case["path"],
@@ -139,7 +171,8 @@ def _case_naive(case: dict) -> dict:
         check=True,
     )  # fmt: skip
     seconds = time.perf_counter() - started
-    return {"seconds": seconds * info.duration / case["slice_s"], "measured_s": seconds, "peak_rss_mb": _peak_rss_mb()}
+    scale = info.duration / case["slice_s"]
+    return {"seconds": seconds * scale, "cpu_s": clock.elapsed() * scale, "measured_s": seconds, "peak_rss_mb": _peak_rss_mb()}
 
 
 def _case_batch(case: dict) -> dict:
@@ -151,14 +184,16 @@ def _case_batch(case: dict) -> dict:
     worker = DecodeWorker(max_requests=1 if case["fresh_worker"] else 10_000)
     sampling_module.shared_worker = lambda: worker  # this child process only
     rss = []
+    clock = _CpuClock()
     started = time.perf_counter()
     for _ in range(case["files"]):
         sample_frames(case["path"], num_frames=8, size=SIZE)
         if not case["fresh_worker"]:
             rss.append(_worker_rss_mb(worker.pid))
     seconds = (time.perf_counter() - started) / case["files"]
-    worker.close()
-    row = {"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "worker_starts": worker.starts}
+    worker.close()  # its CPU time is counted once it has exited
+    cpu = clock.elapsed() / case["files"]
+    row = {"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": _peak_rss_mb(), "worker_starts": worker.starts}
     if rss:
         row["worker_rss_first_mb"], row["worker_rss_last_mb"] = rss[0], rss[-1]
     return row
@@ -187,7 +222,12 @@ def _run_case(case: dict, repeats: int) -> dict:
         )  # fmt: skip
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     best = min(results, key=lambda result: result["seconds"])
-    return {**best, "peak_rss_mb": max(result["peak_rss_mb"] for result in results), "runs": repeats}
+    return {
+        **best,
+        "cpu_s": min(result["cpu_s"] for result in results),
+        "peak_rss_mb": max(result["peak_rss_mb"] for result in results),
+        "runs": repeats,
+    }
 
 
 # --- the benchmark -----------------------------------------------------------------------------
@@ -262,8 +302,8 @@ def machine_description() -> str:
 
 def format_table(rows: list[dict]) -> str:
     lines = [
-        "| method | video | frames | seconds | peak memory (MB) | note |",
-        "|---|---|---:|---:|---:|---|",
+        "| method | video | frames | wall s | CPU s | peak memory (MB) | note |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         note = row.get("note", "")
@@ -273,7 +313,8 @@ def format_table(rows: list[dict]) -> str:
             note += f" ({row['measured_s']:.1f} s measured)"
         frames = row["frames"] if row["frames"] is not None else "all"
         lines.append(
-            f"| {row['method']} | {row['video']} | {frames} | {row['seconds']:.2f} | {row['peak_rss_mb']:.0f} | {note.strip('; ')} |"
+            f"| {row['method']} | {row['video']} | {frames} | {row['seconds']:.2f} | {row['cpu_s']:.2f} "
+            f"| {row['peak_rss_mb']:.0f} | {note.strip('; ')} |"
         )
     return "\n".join(lines)
 

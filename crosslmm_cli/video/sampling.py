@@ -173,6 +173,7 @@ def _sample_decord(path: str, probed: Probe, options: SamplingOptions, out_size:
         warning = f"{path}: decord is unreliable here ({reason}); frames may not match their timestamps"
     backend = "decord"
     pending = arrays.get("pending")
+    chosen, missing = len(indices), 0
     if pending is not None and pending.size:
         rest = _decode_pending(path, probed, arrays, float(reply["end"]), out_size, options.timeout_s - (time.monotonic() - started))
         array = np.concatenate([array, rest.array])
@@ -182,8 +183,10 @@ def _sample_decord(path: str, probed: Probe, options: SamplingOptions, out_size:
         array, timestamps, indices = array[order], timestamps[order], indices[order]
         backend = "decord+ffmpeg" if len(arrays["indices"]) else "ffmpeg"
         log += list(rest.problems)
+        chosen += len(pending)
+        missing = len(pending) - len(rest.indices)
     end = float(reply["end"])
-    truncated = _truncation_note(probed, end, log)
+    truncated = _truncation_note(probed, end, log, missing=missing, chosen=chosen)
     info = probed.info.with_index(duration=end, num_frames=int(reply["num_frames"]))
     return Frames(
         array, timestamps, info, partial=truncated is not None, backend=backend,
