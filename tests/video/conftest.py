@@ -7,6 +7,7 @@ back at any scale, so a test can tell exactly which frame a decoder returned.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import threading
@@ -281,6 +282,23 @@ class Media:
         path = self.root / "photo.jpg"
         Image.fromarray(np.full((30, 50, 3), 200, dtype=np.uint8)).save(path, quality=95)
         return path
+
+
+HAVE_DECORD = importlib.util.find_spec("decord") is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "decord: needs decord2 (skipped where it is not installed)")
+
+
+@pytest.fixture(autouse=True)
+def _skip_without_decord(request: pytest.FixtureRequest) -> None:
+    """decord2 has no wheel for some platforms: its tests skip there, ffmpeg's still run."""
+    if HAVE_DECORD:
+        return
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if params.get("backend") == "decord" or request.node.get_closest_marker("decord"):
+        pytest.skip("decord2 is not installed")
 
 
 @pytest.fixture(scope="session")

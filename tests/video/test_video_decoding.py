@@ -45,6 +45,7 @@ def test_uniform_sampling_returns_the_reported_frames(media, read_number, fixtur
         assert np.all(frames.indices <= np.floor((centres + 1e-3) * FPS))
 
 
+@pytest.mark.decord
 def test_auto_splits_keyframes_and_other_frames_between_decord_and_ffmpeg(media, read_number):
     frames = sample_frames(media["h264"], num_frames=12)  # 10 bins hold a keyframe, 2 do not
     assert frames.backend == "decord+ffmpeg"

@@ -167,6 +167,7 @@ def test_permission_denied(media):
         folder.rmdir()
 
 
+@pytest.mark.decord
 def test_start_past_the_end(media):
     path = media["h264"]
     for backend in ("ffmpeg", "decord"):
