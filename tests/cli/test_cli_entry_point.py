@@ -60,7 +60,7 @@ def test_exit_codes_usage_2_model_3(tmp_path):
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
-    colours = ["red", "green", "blue", "yellow", "white", "black"]
+    colours = ["red", "green", "blue", "yellow", "white", "black", "orange", "purple"]
     return [make_video(root / f"{k}-{c}.mp4", (c, 2)) for k, c in enumerate(colours)]
 
 
