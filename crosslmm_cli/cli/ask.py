@@ -7,29 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.cli.common import Session, report_video, with_run_options
-from crosslmm_cli.errors import EXIT_INTERRUPTED, UsageError, for_input
+from crosslmm_cli.cli.common import Session, with_run_options
+from crosslmm_cli.errors import EXIT_INTERRUPTED, UsageError
 from crosslmm_cli.options import RunOptions
 
 
 def register(app: typer.Typer) -> None:
     app.command("ask", no_args_is_help=True)(ask)
     app.command("chat", no_args_is_help=True)(chat)
-
-
-def _open_video(session: Session, video: str):  # noqa: ANN202 - (pipeline, prepared, encoded)
-    """Load the model, decode (or fetch from the cache) and encode the video: the once-per-video work."""
-    engine = session.load_engine()
-    pipeline = session.pipeline(engine)
-    started = time.perf_counter()
-    try:
-        prepared = pipeline.prepare(video)
-        encoded = pipeline.encode(prepared)
-    except Exception as exc:
-        raise for_input(exc, video, frames=pipeline.sampling().get("num_frames")) from exc
-    report_video(session, video, prepared)
-    session.detail(f"{video}: ready in {time.perf_counter() - started:.2f} s")
-    return pipeline, prepared, encoded
 
 
 @with_run_options
@@ -50,7 +35,7 @@ def ask(
     if not questions:
         raise UsageError("no question given", hint='crosslmm ask VIDEO "what happens at the end?"')
     session = Session.start(run)
-    pipeline, prepared, encoded = _open_video(session, video)
+    pipeline, prepared, encoded = session.open_video(video)
     shared = video_fields(pipeline, prepared, encoded)
     for q in questions:
         started = time.perf_counter()
@@ -83,7 +68,7 @@ def chat(
     from crosslmm_cli.tasks import Hooks, generate_text
 
     session = Session.start(run)
-    pipeline, prepared, encoded = _open_video(session, video)
+    pipeline, prepared, encoded = session.open_video(video)
     interactive = sys.stdin.isatty()
     if interactive:
         session.note(f"{video}: {encoded.duration:.0f} s, {encoded.num_frames} frames. Ask away (/exit to leave).")

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.cli.batch import MaxChapters, MaxLength, MinLength
-from crosslmm_cli.cli.common import OUTPUT, Session, report_video, with_run_options
-from crosslmm_cli.errors import UsageError, for_input
+from crosslmm_cli.cli.common import OUTPUT, Session, with_run_options
+from crosslmm_cli.errors import UsageError
 from crosslmm_cli.options import RunOptions
 
 
@@ -44,15 +44,8 @@ def chapterize(
     if fmt == "youtube":
         options = youtube_options(options)
     session = Session.start(run)
-    engine = session.load_engine()
-    pipeline = session.pipeline(engine, chapter_frames(run.frames))
     started = time.perf_counter()
-    try:
-        prepared = pipeline.prepare(video)
-        encoded = pipeline.encode(prepared)
-    except Exception as exc:
-        raise for_input(exc, video, frames=pipeline.sampling().get("num_frames")) from exc
-    report_video(session, video, prepared)
+    pipeline, prepared, encoded = session.open_video(video, chapter_frames(run.frames))
     chapters = find_chapters(pipeline, encoded, options)
     session.detail(f"{video}: {len(chapters)} chapters from {encoded.num_frames} frames of {encoded.duration:.1f} s")
     if fmt == "youtube":

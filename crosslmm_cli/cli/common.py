@@ -215,6 +215,22 @@ class Session:
             cache = FeatureCache(feature_cache_dir(), max_bytes=int(current_settings().cache_max_gb * 1e9))
         return VideoPipeline(engine, frames or self.run.frames, cache=cache, subtitles=self.run.subtitles)
 
+    def open_video(self, video: str, frames: FrameOptions | None = None) -> tuple[VideoPipeline, Any, Any]:
+        """The once-per-video work of single-video commands: load the model, then decode (or read
+        from the cache) and encode `video`. Returns (pipeline, prepared, encoded); errors name the file."""
+        from crosslmm_cli.errors import for_input
+
+        pipeline = self.pipeline(self.load_engine(), frames)
+        started = time.perf_counter()
+        try:
+            prepared = pipeline.prepare(video)
+            encoded = pipeline.encode(prepared)
+        except Exception as exc:
+            raise for_input(exc, video) from exc
+        report_video(self, video, prepared)
+        self.detail(f"{video}: ready in {time.perf_counter() - started:.2f} s")
+        return pipeline, prepared, encoded
+
 
 def find_videos(paths: list[str], session: Session) -> list[str]:
     """The videos PATH arguments name (see `crosslmm_cli.inputs`); a usage error if there are none."""
