@@ -64,12 +64,15 @@ def local_path(preset: Preset) -> Path | None:
 
 
 def resolve_model(choice: ModelChoice) -> ResolvedModel:
-    """A preset name, a local checkpoint directory, or a hub id (passed on as is)."""
+    """A preset name, a local checkpoint directory, or a hub id (passed on as is).
+
+    Preset names win over same-named directories in the working directory (`./demo` is a path).
+    """
     ref = choice.ref
     path = Path(ref).expanduser()
-    if path.is_dir():
-        return ResolvedModel(ref, str(path), None, choice.source)
     presets = load_presets()
+    if ref not in presets and path.is_dir():
+        return ResolvedModel(ref, str(path), None, choice.source)
     if ref in presets:
         preset = presets[ref]
         found = local_path(preset)

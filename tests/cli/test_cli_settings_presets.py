@@ -70,10 +70,15 @@ def test_unknown_preset_lists_the_known_ones():
     assert "onevision-7b" in info.value.hint
 
 
-def test_resolving_models(tmp_path):
+def test_resolving_models(tmp_path, monkeypatch):
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
     assert resolve_model(ModelChoice(str(checkpoint), "flag")).location == str(checkpoint)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "onevision-0.5b").mkdir()  # a folder named like a preset does not shadow it
+    with pytest.raises(ModelNotFoundError, match="not downloaded yet"):
+        resolve_model(ModelChoice("onevision-0.5b", "flag"))
+    assert resolve_model(ModelChoice("./onevision-0.5b", "flag")).location == "onevision-0.5b"
     with pytest.raises(ModelNotFoundError, match="not downloaded yet") as info:
         resolve_model(ModelChoice("onevision-0.5b", "flag"))
     assert info.value.hint == "run `crosslmm models pull onevision-0.5b`" and info.value.exit_code == 3
