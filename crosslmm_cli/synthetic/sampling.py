@@ -6,8 +6,8 @@ Rules that keep every question answerable and every answer unique:
   "the red dot" each name one thing;
 - no two objects ever overlap (their swept boxes are disjoint), so counts and colours are
   visible in every frame;
-- objects that appear or disappear stand still, and at least one object is on screen from the
-  start; at most one event per scene, in its second half;
+- an object that appears stands still (it is seen too briefly to judge motion), and at least
+  one object is on screen from the start; at most one event per scene, in its second half;
 - dots sit on the centre of one encoder patch in a corner block, so pooling to one token per
   frame averages them away while an 8x8 grid keeps them whole;
 - training never shows a held-out (colour, shape) pair and every held-out clip shows one.
@@ -35,6 +35,7 @@ _EDGE = 0.02  # no object comes closer than this to the frame's edge
 _GAP = 0.03  # nor closer than this to another object
 _PLACEMENT_TRIES = 60
 _SCENE_TRIES = 200
+_STILL_PROBABILITY = 0.1
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame fractions
 
 
@@ -44,6 +45,14 @@ class SamplingError(RuntimeError):
 
 def _pick(rng: np.random.Generator, options: list[str] | tuple[str, ...], k: int) -> list[str]:
     return [options[i] for i in rng.permutation(len(options))[:k]]
+
+
+def _draw_motion(rng: np.random.Generator) -> str:
+    """A direction, or "still" with a low probability: appearing objects and crowded scenes
+    (which only fit with objects standing still) add more stillness on their own."""
+    motions = list(MOTIONS)
+    p = [_STILL_PROBABILITY if m == "still" else (1 - _STILL_PROBABILITY) / (len(motions) - 1) for m in motions]
+    return motions[int(rng.choice(len(motions), p=p))]
 
 
 def _swept_box(thing: Thing, duration: float, half: float) -> Box:
@@ -114,10 +123,9 @@ def _try_scene(
         return None
 
     kind = None
-    if rich:
-        kind = [None, *EVENT_KINDS][int(rng.choice(4, p=[0.4, 0.2, 0.2, 0.2]))]
-        if kind == "appear" and n_objects < 2:
-            kind = None
+    if rich:  # no event or one of the kinds, uniformly; "appear" needs another object on screen
+        kinds = [None, *(k for k in EVENT_KINDS if k != "appear" or n_objects >= 2)]
+        kind = kinds[int(rng.integers(0, len(kinds)))]
     target = int(rng.integers(0, n_objects))
     new_colour = None
     if kind == "change":
@@ -127,7 +135,7 @@ def _try_scene(
 
     protos = []
     for i, (colour, shape) in enumerate(pairs):
-        motion = "still" if i == target and kind in ("appear", "disappear") else _pick(rng, list(MOTIONS), 1)[0]
+        motion = "still" if i == target and kind == "appear" else _draw_motion(rng)
         size = _pick(rng, SIZES, 1)[0]
         protos.append(Thing(shape, colour, size, 0.0, 0.0, motion, config.speed if motion != "still" else 0.0))
 

@@ -7,6 +7,7 @@ corpus all draw their words from these tables, so the world's language stays sma
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from fractions import Fraction
 from typing import Any
 
 # Object colours, chosen far apart in hue so that they survive H.264's 4:2:0 chroma subsampling
@@ -106,7 +107,10 @@ class WorldConfig:
         if self.fps < 1:
             raise ValueError(f"fps must be at least 1, got {self.fps}")
         if abs(self.time_step * self.fps - round(self.time_step * self.fps)) > 1e-9:
-            raise ValueError(f"time_step {self.time_step} s must be a whole number of frames at {self.fps} fps")
+            step = Fraction(self.time_step).limit_denominator(1000).denominator
+            raise ValueError(
+                f"fps must be a multiple of {step} so that events on the {self.time_step} s grid fall on frames, got {self.fps}"
+            )
         for duration in (self.scene_duration, *self.chapter_scene_durations):
             steps = duration / self.time_step
             if duration < 2 * self.time_step or abs(steps - round(steps)) > 1e-9:
