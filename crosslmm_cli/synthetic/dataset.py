@@ -81,8 +81,8 @@ def _build_clip(
     index: int, root: Path, seed: int, split: str, config: WorldConfig, options: dict[str, Any]
 ) -> dict[str, Any]:
     """Render, encode and describe one clip; returns its records for the split's files."""
-    spec_rng, text_rng = _streams(seed, split, index)
-    clip = sample_clip(spec_rng, config, clip_id(seed, split, index), held_out=split == "eval")
+    clip = generate_clip(seed, split, index, config)
+    _, text_rng = _streams(seed, split, index)
     video = f"videos/{clip.id}.mp4"
     write_mp4(render_clip(clip, config), root / video, config.fps)
     qas = clip_questions(clip, config, text_rng)

@@ -144,14 +144,17 @@ def _try_scene(
         free = [c for c in COLOURS if c not in colours and c != new_colour]
         dots = _place_dots(rng, config, _pick(rng, free, int(rng.integers(0, min(config.max_dots, len(free)) + 1))))
     taken = [_dot_box(config, d) for d in dots]
-    placed = [_place_object(rng, config, p, duration, taken) for p in protos]
-    if any(p is None for p in placed):
-        return None
-    objects = sorted((p for p in placed if p is not None), key=lambda t: (t.x, t.y))
+    placed = []
+    for proto in protos:
+        thing = _place_object(rng, config, proto, duration, taken)
+        if thing is None:
+            return None
+        placed.append(thing)
+    objects = sorted(placed, key=lambda t: (t.x, t.y))
 
     event = None
     if kind is not None:
-        index = objects.index(placed[target])  # type: ignore[arg-type]  # all placed, checked above
+        index = objects.index(placed[target])
         times = config.event_times(duration)
         event = Event(kind, index, times[int(rng.integers(0, len(times)))], new_colour)
     return Scene(background, tuple(objects) + tuple(dots), duration, event)

@@ -12,6 +12,8 @@ from typing import Any
 
 from crosslmm_cli.synthetic.world import DOT, EVENT_KINDS, MOTIONS
 
+_EPS = 1e-9  # frame times are i / fps in floating point; an event at 2.5 s shows in the frame at 2.5 s
+
 
 @dataclass(frozen=True)
 class Thing:
@@ -77,14 +79,14 @@ class Scene:
 
     def visible(self, index: int, t: float) -> bool:
         if ev := self.event_on(index, "appear"):
-            return t >= ev.time
+            return t >= ev.time - _EPS
         if ev := self.event_on(index, "disappear"):
-            return t < ev.time
+            return t < ev.time - _EPS
         return True
 
     def colour(self, index: int, t: float) -> str:
         ev = self.event_on(index, "change")
-        if ev is not None and ev.new_colour is not None and t >= ev.time:
+        if ev is not None and ev.new_colour is not None and t >= ev.time - _EPS:
             return ev.new_colour
         return self.things[index].colour
 
@@ -121,7 +123,7 @@ class Clip:
     def scene_at(self, t: float) -> tuple[Scene, float]:
         """The scene that plays at clip time t, and t in that scene's own time."""
         for start, scene in zip(self.scene_starts(), self.scenes):
-            if t < start + scene.duration - 1e-9:
+            if t < start + scene.duration - _EPS:
                 return scene, t - start
         return self.scenes[-1], t - self.scene_starts()[-1]
 

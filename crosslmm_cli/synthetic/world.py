@@ -115,6 +115,10 @@ class WorldConfig:
             steps = duration / self.time_step
             if duration < 2 * self.time_step or abs(steps - round(steps)) > 1e-9:
                 raise ValueError(f"scene duration {duration} s must be a multiple of time_step {self.time_step} s")
+        if not 0 < self.dot_diameter < 1 / self.patch_grid:
+            raise ValueError(f"dot_diameter must fit inside one of the {self.patch_grid}x{self.patch_grid} patches, got {self.dot_diameter}")
+        if not self.dot_diameter < self.small_diameter < self.large_diameter <= 0.4:
+            raise ValueError("diameters must grow from dot to small to large, and large stay at most 0.4 of the frame")
         if not 2 <= self.max_chapter_scenes <= 4:
             raise ValueError(f"max_chapter_scenes must be between 2 and 4, got {self.max_chapter_scenes}")
         if not 1 <= self.max_objects <= 4:
@@ -123,14 +127,11 @@ class WorldConfig:
             raise ValueError(f"max_dots must be between 0 and 2, got {self.max_dots}")
         if not 0.0 <= self.multi_scene_fraction <= 1.0:
             raise ValueError(f"multi_scene_fraction must be in [0, 1], got {self.multi_scene_fraction}")
+        if not self.held_out_pairs:
+            raise ValueError("held_out_pairs must name at least one (colour, shape) pair: it keeps eval apart from train")
         unknown = {p for p in self.held_out_pairs if p[0] not in COLOURS or p[1] not in SHAPES}
         if unknown:
             raise ValueError(f"held_out_pairs name unknown colours or shapes: {sorted(unknown)}")
-
-    @property
-    def cell(self) -> float:
-        """Side of one encoder patch, as a fraction of the frame."""
-        return 1.0 / self.patch_grid
 
     def diameter(self, size: str) -> float:
         return {"large": self.large_diameter, "small": self.small_diameter, TINY: self.dot_diameter}[size]

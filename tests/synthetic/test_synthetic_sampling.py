@@ -105,6 +105,9 @@ def test_clip_specs_round_trip_through_json(specs: dict[str, list[Clip]]) -> Non
         ("time_step", 0.3, "fps must be a multiple of 10"),
         ("scene_duration", 4.25, "multiple of time_step"),
         ("held_out_pairs", frozenset({("pink", "circle")}), "unknown colours or shapes"),
+        ("held_out_pairs", frozenset(), "at least one"),
+        ("dot_diameter", 0.2, "fit inside one of the 8x8 patches"),
+        ("small_diameter", 0.3, "grow from dot to small to large"),
     ],
 )
 def test_world_config_rejects_bad_values(field: str, value: object, message: str) -> None:
