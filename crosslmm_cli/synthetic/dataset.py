@@ -15,6 +15,7 @@ eval clips each show a held-out (colour, shape) pair that train clips never show
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +64,8 @@ def _streams(seed: int, split: str, index: int) -> tuple[np.random.Generator, np
     changing how questions are phrased never changes the clips."""
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if split not in _SPLIT_STREAM:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     spec, text = np.random.SeedSequence([seed, _SPLIT_STREAM[split], index]).spawn(2)
     return np.random.default_rng(spec), np.random.default_rng(text)
 
@@ -78,7 +81,15 @@ def generate_clip(seed: int, split: str, index: int, config: WorldConfig) -> Cli
 
 
 def _build_clip(
-    index: int, root: Path, seed: int, split: str, config: WorldConfig, options: dict[str, Any]
+    index: int,
+    *,
+    root: Path,
+    seed: int,
+    split: str,
+    config: WorldConfig,
+    choice_fraction: float,
+    turns: int,
+    open_questions: bool,
 ) -> dict[str, Any]:
     """Render, encode and describe one clip; returns its records for the split's files."""
     clip = generate_clip(seed, split, index, config)
@@ -87,12 +98,10 @@ def _build_clip(
     write_mp4(render_clip(clip, config), root / video, config.fps)
     qas = clip_questions(clip, config, text_rng)
     if split == "train":
-        records = train_records(
-            clip, qas, video, text_rng, choice_fraction=options["choice_fraction"], turns=options["turns"]
-        )
+        records = train_records(clip, qas, video, text_rng, choice_fraction=choice_fraction, turns=turns)
     else:
         picked = pick_eval_questions([qa for qa in qas if qa.task != "chapters"], text_rng, config.held_out_pairs)
-        records = eval_records(clip, picked, video, text_rng, open_questions=options["open_questions"])
+        records = eval_records(clip, picked, video, text_rng, open_questions=open_questions)
     return {
         "clip": {"video": video, **clip.to_dict()},
         "chapters": chapter_record(clip, video) if len(clip.scenes) > 1 else None,
@@ -123,11 +132,20 @@ def write_split(
         raise ValueError(f"turns must be at least 1, got {turns}")
     root = Path(out_dir) / split
     (root / "videos").mkdir(parents=True, exist_ok=True)
-    options = {"choice_fraction": choice_fraction, "turns": turns, "open_questions": open_questions}
+    build = functools.partial(
+        _build_clip,
+        root=root,
+        seed=seed,
+        split=split,
+        config=config,
+        choice_fraction=choice_fraction,
+        turns=turns,
+        open_questions=open_questions,
+    )
     # Threads suffice: the time goes to the ffmpeg subprocesses and to numpy, which both run
     # outside the GIL. Results come back in index order, so files do not depend on scheduling.
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-        built = list(pool.map(lambda i: _build_clip(i, root, seed, split, config, options), range(n)))
+        built = list(pool.map(build, range(n)))
 
     records = [r for b in built for r in b["records"]]
     chapter_rows = [b["chapters"] for b in built if b["chapters"] is not None]
