@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import N_CLIPS, SEED, decode_mp4
+from synth_frames import N_CLIPS, SEED, decode_mp4
 
 from crosslmm_cli.synthetic import TASKS, WorldConfig, read_clips, text_corpus, write_dataset
 from crosslmm_cli.synthetic.formats import VIDEO_TOKEN

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import LABELS, N_CLIPS, UNSURE, area_pool, decode_mp4, nearest_label
+from synth_frames import LABELS, N_CLIPS, UNSURE, area_pool, decode_mp4, nearest_label
 
 from crosslmm_cli.synthetic import Clip, WorldConfig, frame_times, generate_clip, read_clips, render_clip
 from crosslmm_cli.synthetic.render import render_scene_frame, shape_distance
