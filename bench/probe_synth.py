@@ -85,12 +85,19 @@ def load_eval(split_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class Probe(nn.Module):
-    def __init__(self, readout: str, width: int = 96) -> None:
+    def __init__(self, readout: str, encoder: str = "vit", width: int = 96) -> None:
         super().__init__()
         self.readout = readout
-        self.stem = nn.Sequential(  # (B*T, 3, 64, 64) -> (B*T, D, 8, 8)
-            nn.Conv2d(3, 48, 4, stride=4), nn.GELU(), nn.Conv2d(48, width, 2, stride=2), nn.GELU()
-        )
+        if encoder == "vit":  # patchify like SigLIP: each token sees its own 8x8 pixels only
+            self.stem = nn.Sequential(  # (B*T, 3, 64, 64) -> (B*T, D, 8, 8)
+                nn.Conv2d(3, 48, 4, stride=4), nn.GELU(), nn.Conv2d(48, width, 2, stride=2), nn.GELU()
+            )
+        else:  # overlapping 3x3 convolutions: each token sees about 30 pixels around it
+            layers, c = [], 3
+            for out in (32, 64, width):
+                layers += [nn.Conv2d(c, out, 3, padding=1), nn.GELU(), nn.MaxPool2d(2)]
+                c = out
+            self.stem = nn.Sequential(*layers, nn.Conv2d(width, width, 3, padding=1), nn.GELU())
         self.patch_pos = nn.Parameter(torch.randn(1, 64, width) * 0.02)
         self.frame_pos = nn.Parameter(torch.randn(1, FRAMES, 1, width) * 0.02)
         self.mix = nn.TransformerEncoderLayer(width, 4, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
@@ -131,16 +138,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--eval", type=int, default=300)
     parser.add_argument("--readouts", default="grid,one")
+    parser.add_argument("--encoder", choices=["vit", "cnn"], default="vit")
     parser.add_argument("--out", type=Path, default=Path("bench-out/probe"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     write_split(args.out, args.eval, 0, "eval", CONFIG)
     test = load_eval(args.out / "eval")
-    print(f"eval: {len(test[0])} single-scene held-out clips; train: {args.steps} steps x {args.batch} fresh clips")
+    print(f"encoder {args.encoder}; eval: {len(test[0])} single-scene held-out clips; train: {args.steps} steps x {args.batch} fresh clips")
     for readout in args.readouts.split(","):
         torch.manual_seed(0)
-        model = Probe(readout)
+        model = Probe(readout, args.encoder)
         opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=args.steps, pct_start=0.1)
         loss_fn = nn.CrossEntropyLoss()

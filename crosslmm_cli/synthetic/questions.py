@@ -109,9 +109,7 @@ def _event_alternatives(scene: Scene, rng: np.random.Generator) -> list[str]:
     free_colours = [c for c in COLOURS if c not in used_colours]
     free_shapes = [s for s in SHAPES if s not in used_shapes]
     out = ["nothing changes"]
-    for i, th in enumerate(scene.things):
-        if th.is_dot:
-            continue
+    for th in scene.objects:
         out.append(f"the {th.colour} {th.shape} disappears")
         for colour in free_colours[:2]:
             out.append(f"the {th.shape} turns {colour}")
