@@ -23,6 +23,9 @@ def synth(
     n: int = typer.Option(..., "--n", min=1, help="Clips per split."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed: the same seed writes the same dataset."),
     split: SplitChoice = typer.Option(SplitChoice.both, "--split", help="Which split(s) to write, each in its own folder."),
+    n_novel: int | None = typer.Option(
+        None, "--n-novel", min=0, help="Eval clips showing held-out colour-shape pairs (default: a quarter of --n)."
+    ),
     frame_size: int = typer.Option(128, "--frame-size", help="Frame width and height in pixels (a multiple of 16)."),
     fps: int = typer.Option(8, "--fps", min=1, help="Frames per second of the clips."),
     multi_scene: float = typer.Option(0.2, "--multi-scene", min=0.0, max=1.0, help="Fraction of multi-scene clips (chapters)."),
@@ -47,6 +50,7 @@ def synth(
             seed,
             split.value,
             config,
+            n_novel=n_novel,
             choice_fraction=choice_fraction,
             turns=turns,
             open_questions=open_questions,
@@ -64,7 +68,12 @@ def synth(
             f"{files.split}: {files.n_clips} clips ({files.n_chapter_clips} with chapters), "
             f"{files.n_records} {kind} -> {files.questions}"
         )
-    total = sum(f.n_clips for f in written.values())
+        if files.novel_questions is not None:
+            typer.echo(
+                f"{files.split} (novel colour-shape pairs): {files.n_novel_clips} clips, "
+                f"{files.n_novel_records} questions -> {files.novel_questions}"
+            )
+    total = sum(f.n_clips + f.n_novel_clips for f in written.values())
     typer.echo(
         f"wrote {total} clips ({frame_size}x{frame_size}, {fps} fps) in {time.perf_counter() - started:.1f} s",
         err=True,

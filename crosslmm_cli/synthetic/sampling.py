@@ -10,7 +10,7 @@ Rules that keep every question answerable and every answer unique:
   one object is on screen from the start; at most one event per scene, in its second half;
 - dots sit on the centre of one encoder patch in a corner block, so pooling to one token per
   frame averages them away while an 8x8 grid keeps them whole;
-- training never shows a held-out (colour, shape) pair and every held-out clip shows one.
+- ordinary clips never show a held-out (colour, shape) pair and every "novel" clip shows one.
 """
 
 from __future__ import annotations
@@ -192,38 +192,36 @@ def sample_scene(
     raise SamplingError(f"no scene fits the rules after {_SCENE_TRIES} tries; the objects are too large for the frame")
 
 
-def sample_clip(rng: np.random.Generator, config: WorldConfig, clip_id: str, *, held_out: bool) -> Clip:
-    """A single-scene question clip or (with probability config.multi_scene_fraction) a chapter
-    clip of 2..max_chapter_scenes distinct scenes. Held-out clips show a held-out pair at least once;
-    other clips never do."""
+def sample_clip(rng: np.random.Generator, config: WorldConfig, clip_id: str, *, novel: bool = False) -> Clip:
+    """A clip that never shows a held-out (colour, shape) pair: a single-scene question clip or,
+    with probability config.multi_scene_fraction, a chapter clip of 2..max_chapter_scenes
+    distinct scenes. With `novel`, a single-scene clip that shows at least one held-out pair."""
     held = sorted(config.held_out_pairs)
-    banned = frozenset() if held_out else config.held_out_pairs
-    if rng.random() >= config.multi_scene_fraction:
-        forced = held[int(rng.integers(0, len(held)))] if held_out else None
+    if novel:
+        forced = held[int(rng.integers(0, len(held)))]
         background = _pick(rng, list(BACKGROUNDS), 1)[0]
-        scene = sample_scene(
-            rng, config, duration=config.scene_duration, background=background, forced_pair=forced, banned_pairs=banned
-        )
+        scene = sample_scene(rng, config, duration=config.scene_duration, background=background, forced_pair=forced)
+        return Clip(clip_id, (scene,))
+
+    banned = config.held_out_pairs
+    if rng.random() >= config.multi_scene_fraction:
+        background = _pick(rng, list(BACKGROUNDS), 1)[0]
+        scene = sample_scene(rng, config, duration=config.scene_duration, background=background, banned_pairs=banned)
         return Clip(clip_id, (scene,))
 
     n_scenes = int(rng.integers(2, config.max_chapter_scenes + 1))
-    forced_at = int(rng.integers(0, n_scenes))
     backgrounds = _pick(rng, list(BACKGROUNDS), n_scenes)  # consecutive scenes never share a background
+    durations = config.chapter_scene_durations
     scenes: list[Scene] = []
     for k in range(n_scenes):
-        previous = scenes[-1].pairs() if scenes else set()
-        forced = held[int(rng.integers(0, len(held)))] if held_out and k == forced_at else None
-        if forced in previous:
-            forced = next(p for p in held if p not in previous)
-        durations = config.chapter_scene_durations
+        previous = frozenset(scenes[-1].pairs()) if scenes else frozenset()
         scenes.append(
             sample_scene(
                 rng,
                 config,
                 duration=durations[int(rng.integers(0, len(durations)))],
                 background=backgrounds[k],
-                forced_pair=forced,
-                banned_pairs=banned | frozenset(previous),
+                banned_pairs=banned | previous,
                 rich=False,
                 max_objects=min(3, config.max_objects),
             )

@@ -15,7 +15,7 @@ from crosslmm_cli.synthetic.render import background
 from crosslmm_cli.synthetic.world import COLOURS
 
 SEED = 3
-N_CLIPS = 12  # per split; seed 3 gives every event kind, dots and two chapter clips in each split
+N_CLIPS = 12  # per split; with seed 3: every event kind, dots and chapter clips in each split
 
 
 def decode_mp4(path: Path, size: int) -> np.ndarray:

@@ -37,15 +37,18 @@ def test_synth_writes_what_the_library_writes(app: typer.Typer, tmp_path: Path) 
     lines = result.stdout.splitlines()
     assert lines[0].startswith("train: 3 clips (") and lines[0].endswith(str(tmp_path / "cli" / "train" / "train.json"))
     assert lines[1].startswith("eval: 3 clips (") and lines[1].endswith(str(tmp_path / "cli" / "eval" / "eval.jsonl"))
-    assert result.stderr.startswith("wrote 6 clips (128x128, 8 fps) in ")
+    assert lines[2].startswith("eval (novel colour-shape pairs): 1 clips, ")  # a quarter of 3, at least one
+    assert lines[2].endswith(str(tmp_path / "cli" / "eval" / "eval_novel.jsonl")) and len(lines) == 3
+    assert result.stderr.startswith("wrote 7 clips (128x128, 8 fps) in ")
     write_dataset(tmp_path / "lib", 3, seed=4)
     assert _tree(tmp_path / "cli") == _tree(tmp_path / "lib")
 
 
 def test_synth_options_reach_the_world(app: typer.Typer, tmp_path: Path) -> None:
     args = ["synth", "--out", str(tmp_path), "--n", "2", "--split", "eval", "--frame-size", "64", "--fps", "4"]
-    result = CliRunner().invoke(app, [*args, "--multi-scene", "1", "--open-questions"])
+    result = CliRunner().invoke(app, [*args, "--multi-scene", "1", "--open-questions", "--n-novel", "3"])
     assert result.exit_code == 0, result.output
+    assert "eval (novel colour-shape pairs): 3 clips" in result.stdout
     world = (tmp_path / "eval" / "world.json").read_text()
     assert '"frame_size": 64' in world and '"fps": 4' in world and '"multi_scene_fraction": 1.0' in world
     assert not (tmp_path / "train").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from synth_frames import N_CLIPS, SEED, decode_mp4
 
-from crosslmm_cli.synthetic import TASKS, WorldConfig, read_clips, text_corpus, write_dataset
+from crosslmm_cli.synthetic import TASKS, Clip, WorldConfig, read_clips, text_corpus, write_dataset
 from crosslmm_cli.synthetic.formats import VIDEO_TOKEN
 
 WORD = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
@@ -43,15 +43,25 @@ def test_train_file_is_llava_conversations(dataset: dict) -> None:
     assert tasks == set(TASKS)  # every question type, chapters included, reaches training
 
 
-def test_eval_file_has_one_item_per_task_per_clip(dataset: dict) -> None:
+def _clips(files, subset: str) -> dict[str, Clip]:
+    """video -> clip spec for the clips.jsonl rows of one subset ("standard" or "novel")."""
+    rows = [json.loads(line) for line in files.clips.read_text(encoding="utf-8").splitlines()]
+    return {row["video"]: Clip.from_dict(row) for row in rows if row["subset"] == subset}
+
+
+@pytest.mark.parametrize(("attribute", "subset"), [("questions", "standard"), ("novel_questions", "novel")])
+def test_eval_files_have_one_item_per_task_per_clip(dataset: dict, attribute: str, subset: str) -> None:
     files = dataset["eval"]
-    items = [json.loads(line) for line in files.questions.read_text(encoding="utf-8").splitlines()]
-    assert len(items) == files.n_records and len({i["id"] for i in items}) == len(items)
-    clips = dict(read_clips(files.clips))
+    path = getattr(files, attribute)
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    count = files.n_records if subset == "standard" else files.n_novel_records
+    assert len(items) == count and len({i["id"] for i in items}) == len(items)
+    clips = _clips(files, subset)
+    assert len(clips) == (files.n_clips if subset == "standard" else files.n_novel_clips) >= 1
     per_clip: dict[str, list[str]] = {}
     for item in items:
         assert item["task"] in TASKS and item["task"] != "chapters"
-        assert (files.questions.parent / item["video"]).is_file()
+        assert (path.parent / item["video"]).is_file()
         if "options" in item:
             assert set(item) == {"id", "video", "task", "question", "options", "answer"}
             assert item["answer"] in "ABCD"[: len(item["options"])] and len(item["answer"]) == 1
@@ -75,17 +85,21 @@ def test_eval_file_has_one_item_per_task_per_clip(dataset: dict) -> None:
             assert set(tasks) == expected
 
 
-def test_eval_questions_about_objects_target_the_held_out_pair(dataset: dict, config: WorldConfig) -> None:
-    """Colour and shape are asked about the colour-shape combination training never showed."""
+def test_novel_questions_ask_about_the_held_out_pair(dataset: dict, config: WorldConfig) -> None:
+    """In eval_novel.jsonl, shape questions name the colour of a held-out colour-shape pair:
+    the combination training never showed."""
     files = dataset["eval"]
-    clips = dict(read_clips(files.clips))
-    for line in files.questions.read_text(encoding="utf-8").splitlines():
+    clips = _clips(files, "novel")
+    asked = 0
+    for line in files.novel_questions.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         scene = clips[item["video"]].scenes[0]
         if item["task"] == "shape":
             colour = re.search(r"(\w+)(?: object)?\?$", item["question"])[1]
             shape = next(o.shape for o in scene.objects if o.colour == colour)
             assert (colour, shape) in config.held_out_pairs, item
+            asked += 1
+    assert asked >= 1
 
 
 def test_chapter_files_match_the_videos(dataset: dict, config: WorldConfig) -> None:
@@ -109,15 +123,18 @@ def test_same_seed_writes_the_same_bytes_and_another_seed_does_not(dataset: dict
     again = write_dataset(tmp_path / "again", N_CLIPS, seed=SEED, split="both", workers=1)
     for split, files in dataset.items():
         assert _digests(files.root) == _digests(again[split].root)
-    bigger = write_dataset(tmp_path / "bigger", N_CLIPS + 2, seed=SEED, split="eval")["eval"]
-    assert bigger.clips.read_text().splitlines()[:N_CLIPS] == dataset["eval"].clips.read_text().splitlines()
+    novel = dataset["eval"].n_novel_clips
+    bigger = write_dataset(tmp_path / "bigger", N_CLIPS + 2, seed=SEED, split="eval", n_novel=novel)["eval"]
+    rows, rows_before = bigger.clips.read_text().splitlines(), dataset["eval"].clips.read_text().splitlines()
+    assert rows[:N_CLIPS] == rows_before[:N_CLIPS] and rows[-novel:] == rows_before[-novel:]
     other = write_dataset(tmp_path / "other", 2, seed=SEED + 1, split="eval")["eval"]
     assert other.clips.read_text().splitlines()[0] != dataset["eval"].clips.read_text().splitlines()[0]
 
 
 def test_written_splits_share_no_clip(dataset: dict) -> None:
     specs = {s: {json.dumps(c.to_dict()["scenes"]) for _, c in read_clips(f.clips)} for s, f in dataset.items()}
-    assert len(specs["train"]) == len(specs["eval"]) == N_CLIPS and not specs["train"] & specs["eval"]
+    assert len(specs["train"]) == N_CLIPS and len(specs["eval"]) == N_CLIPS + dataset["eval"].n_novel_clips
+    assert not specs["train"] & specs["eval"]
     videos = {s: set(_digests(f.root / "videos").values()) for s, f in dataset.items()}
     assert not videos["train"] & videos["eval"]
 
@@ -132,9 +149,10 @@ def test_corpus_covers_every_word_the_dataset_uses(dataset: dict) -> None:
     texts = []
     train = json.loads(dataset["train"].questions.read_text(encoding="utf-8"))
     texts += [t["value"].replace(VIDEO_TOKEN, "") for r in train for t in r["conversations"]]
-    for line in dataset["eval"].questions.read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        texts += [item["question"], item["answer"], *item.get("options", [])]
+    for path in (dataset["eval"].questions, dataset["eval"].novel_questions):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            texts += [item["question"], item["answer"], *item.get("options", [])]
     for files in dataset.values():
         for line in files.chapters.read_text(encoding="utf-8").splitlines():
             texts += [c["title"] for c in json.loads(line)["chapters"]]

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from crosslmm_cli.synthetic import Clip, WorldConfig, generate_clip
+from crosslmm_cli.synthetic.dataset import spec_hash_side
 from crosslmm_cli.synthetic.scene import Scene
 from crosslmm_cli.synthetic.world import COLOURS, SHAPES
 
@@ -17,7 +18,7 @@ N_SPECS = 300
 
 @pytest.fixture(scope="module")
 def specs(config: WorldConfig) -> dict[str, list[Clip]]:
-    return {split: [generate_clip(7, split, i, config) for i in range(N_SPECS)] for split in ("train", "eval")}
+    return {subset: [generate_clip(7, subset, i, config) for i in range(N_SPECS)] for subset in ("train", "eval", "novel")}
 
 
 def _boxes_apart(scene: Scene, config: WorldConfig) -> bool:
@@ -36,7 +37,7 @@ def _boxes_apart(scene: Scene, config: WorldConfig) -> bool:
 
 
 def test_every_scene_keeps_the_rules(specs: dict[str, list[Clip]], config: WorldConfig) -> None:
-    for clip in specs["train"] + specs["eval"]:
+    for clip in specs["train"] + specs["eval"] + specs["novel"]:
         for k, scene in enumerate(clip.scenes):
             objects, dots = scene.objects, scene.dots
             colours = [o.colour for o in objects]
@@ -62,16 +63,37 @@ def test_every_scene_keeps_the_rules(specs: dict[str, list[Clip]], config: World
                 assert scene.background != previous.background and not scene.pairs() & previous.pairs()
 
 
-def test_train_never_shows_a_held_out_pair_and_eval_always_does(specs: dict[str, list[Clip]], config: WorldConfig) -> None:
+def test_splits_are_disjoint_by_construction(specs: dict[str, list[Clip]], config: WorldConfig) -> None:
+    """Train and standard eval specs fall on opposite sides of the spec hash; novel clips show a
+    held-out colour-shape pair, which neither of the others ever shows."""
     held = config.held_out_pairs
-    assert all(not (s.pairs() & held) for clip in specs["train"] for s in clip.scenes)
-    assert all(any(s.pairs() & held for s in clip.scenes) for clip in specs["eval"])
-    # So no eval spec can equal a train spec, whatever the seeds.
-    train = {json.dumps(c.to_dict()["scenes"]) for c in specs["train"]}
-    assert not train & {json.dumps(c.to_dict()["scenes"]) for c in specs["eval"]}
-    # Held-out pairs still cover every colour and shape in training through the other pairs.
+    assert {spec_hash_side(c) for c in specs["train"]} == {0} and {spec_hash_side(c) for c in specs["eval"]} == {1}
+    for clip in specs["train"] + specs["eval"]:
+        assert all(not (s.pairs() & held) for s in clip.scenes), clip.id
+    assert all(len(c.scenes) == 1 and c.scenes[0].pairs() & held for c in specs["novel"])
+    scenes = {subset: {json.dumps(c.to_dict()["scenes"]) for c in clips} for subset, clips in specs.items()}
+    assert not (scenes["train"] & scenes["eval"] or scenes["train"] & scenes["novel"] or scenes["eval"] & scenes["novel"])
+    # Held-out pairs still leave every colour and every shape to training, in other pairs.
     seen = {p for clip in specs["train"] for s in clip.scenes for p in s.pairs()}
     assert {c for c, _ in seen} == set(COLOURS) and {s for _, s in seen} == set(SHAPES)
+
+
+def test_standard_eval_follows_the_training_distribution(specs: dict[str, list[Clip]]) -> None:
+    """The hash split takes no attribute into account: object counts, event kinds and chapter
+    clips are as frequent in eval as in train (within sampling noise of 300 clips)."""
+
+    def profile(clips: list[Clip]) -> Counter:
+        out: Counter = Counter()
+        for c in clips:
+            out["chapters"] += len(c.scenes) > 1
+            if len(c.scenes) == 1:
+                out[f"objects={len(c.scenes[0].objects)}"] += 1
+                out[f"event={c.scenes[0].event.kind if c.scenes[0].event else None}"] += 1
+        return out
+
+    train, evaluation = profile(specs["train"]), profile(specs["eval"])
+    for key in train.keys() | evaluation.keys():
+        assert abs(train[key] - evaluation[key]) < 0.1 * N_SPECS, (key, train[key], evaluation[key])
 
 
 def test_answers_are_balanced_enough_to_learn(specs: dict[str, list[Clip]]) -> None:
@@ -89,8 +111,10 @@ def test_answers_are_balanced_enough_to_learn(specs: dict[str, list[Clip]]) -> N
 def test_a_seed_fixes_each_clip_and_other_seeds_or_splits_change_it(config: WorldConfig) -> None:
     first = [generate_clip(3, "train", i, config) for i in range(5)]
     assert first == [generate_clip(3, "train", i, config) for i in range(5)]
-    assert all(a != b for a, b in zip(first, (generate_clip(4, "train", i, config) for i in range(5))))
+    assert all(a.scenes != b.scenes for a, b in zip(first, (generate_clip(4, "train", i, config) for i in range(5))))
     assert all(a.scenes != b.scenes for a, b in zip(first, (generate_clip(3, "eval", i, config) for i in range(5))))
+    with pytest.raises(ValueError, match="unknown subset 'test'"):
+        generate_clip(3, "test", 0, config)
 
 
 def test_clip_specs_round_trip_through_json(specs: dict[str, list[Clip]]) -> None:
