@@ -39,11 +39,12 @@ def bench_write(out: Path, n: int, seed: int) -> None:
     start = time.perf_counter()
     files = write_dataset(out, n, seed=seed)
     elapsed = time.perf_counter() - start
-    clips = sum(f.n_clips for f in files.values())
+    clips = sum(f.n_clips + f.n_novel_clips for f in files.values())
     mp4 = [p.stat().st_size for f in files.values() for p in (f.root / "videos").glob("*.mp4")]
-    print(f"write_dataset: {clips} clips (n={n} per split) in {elapsed:.1f} s = {clips / elapsed:.1f} clips/s")
+    print(f"write_dataset: {clips} clips (n={n} per split, plus novel eval clips) in {elapsed:.1f} s = {clips / elapsed:.1f} clips/s")
     for f in files.values():
-        print(f"  {f.split}: {f.n_records} records, {f.n_chapter_clips} chapter clips, {f.questions.stat().st_size / 1e6:.2f} MB text")
+        novel = f" (+{f.n_novel_clips} novel clips, {f.n_novel_records} records)" if f.novel_questions else ""
+        print(f"  {f.split}: {f.n_records} records{novel}, {f.n_chapter_clips} chapter clips, {f.questions.stat().st_size / 1e6:.2f} MB text")
     print(f"  mp4 size: mean {np.mean(mp4) / 1e3:.1f} kB, max {max(mp4) / 1e3:.1f} kB, total {sum(mp4) / 1e6:.1f} MB")
 
     config = WorldConfig()
