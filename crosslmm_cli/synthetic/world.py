@@ -58,9 +58,9 @@ EVENT_KINDS: tuple[str, ...] = ("appear", "disappear", "change")
 
 NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five")
 
-# (colour, shape) pairs that training never shows and every held-out clip shows at least once:
-# a Latin diagonal, so each colour and each shape is held out exactly once and training still
-# sees every colour and every shape five times over.
+# (colour, shape) pairs that train and standard eval clips never show and every novel eval
+# clip shows at least once: a Latin diagonal, so each colour and each shape is held out exactly
+# once and training still sees every colour and every shape in five pairs.
 HELD_OUT_PAIRS: frozenset[tuple[str, str]] = frozenset(
     {
         ("red", "ring"),
