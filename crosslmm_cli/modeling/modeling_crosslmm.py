@@ -217,6 +217,9 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
             frames = video_features.shape[1]
             video_features = video_features.to(inputs_embeds.device)
             video_tokens, kv_source = self.prepare_video_tokens(video_features, tokens_per_frame, bool(blocks), pooling)
+            # The encoder output (T*729 x D_v) is not needed past this point: when we computed it from
+            # pixels, nothing else holds it, and dropping it here frees it before the LLM's peak.
+            video_features = None
             video_mask, frame_mask = self._frame_token_mask(input_ids, frames, tokens_per_frame)
             inputs_embeds = inputs_embeds.masked_scatter(video_mask[..., None], video_tokens.to(inputs_embeds.dtype))
             if blocks:
