@@ -26,3 +26,33 @@ def test_encoder_features_computed_from_pixels_are_freed_before_the_llm_runs():
         lambda *_: alive_in_llm.append(features_ref[0]() is not None))
     model(input_ids=input_ids, pixel_values_videos=video)
     assert alive_in_llm == [False]
+
+
+@torch.no_grad()
+def test_v2v_key_values_exist_for_one_chunk_of_frames_at_a_time():
+    frames_per_call = []
+    outputs = {}
+    for chunk in (2, 64):
+        model = tiny_model(gates=0.7, vision_chunk_size=chunk)
+        config = model.config
+        input_ids, video = video_prompt(config, frames=5), random_video(config, frames=5)
+        for layer in model.model.language_model.layers:
+            block = layer.cross_attn.v2v
+            project = block.project_key_values
+            block.project_key_values = lambda source, *a, _p=project, **k: frames_per_call.append(source.shape[1]) or _p(source, *a, **k)
+        outputs[chunk] = model(input_ids=input_ids, pixel_values_videos=video, cross_attention=["v2v"]).logits
+        if chunk == 2:
+            assert frames_per_call and max(frames_per_call) == 2 and sum(frames_per_call) == 5 * len(config.cross_attention_layers)
+    torch.testing.assert_close(outputs[2], outputs[64], rtol=0, atol=1e-5)
+
+
+@torch.no_grad()
+def test_kv_storage_dtype_applies_to_the_cached_t2v_states_only():
+    config = tiny_model().config
+    input_ids, video = video_prompt(config, frames=2), random_video(config, frames=2)
+    full = tiny_model(gates=0.7)
+    fp8 = tiny_model(gates=0.7, cross_attention_kv_dtype="float8_e4m3fn")
+    for blocks, same in ((["v2v"], True), (["t2v"], False)):
+        a = full(input_ids=input_ids, pixel_values_videos=video, cross_attention=blocks).logits
+        b = fp8(input_ids=input_ids, pixel_values_videos=video, cross_attention=blocks).logits
+        assert torch.equal(a, b) == same, blocks
