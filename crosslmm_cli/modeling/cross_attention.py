@@ -27,6 +27,17 @@ from .cache import CrossLMMCache
 from .configuration import CrossLMMConfig
 
 
+#: Visual tokens projected per step (projector, K/V norm and projections). The K/V norm works in
+#: float32, so a step's transient memory is ~10 bytes x tokens x width: with frames of 729 tokens and
+#: the 7B width that is 73 MB for 2048 tokens, where 16 frames at once took 418 MB.
+PROJECTION_CHUNK_TOKENS = 2048
+
+
+def frames_per_chunk(tokens_per_frame: int) -> int:
+    """Whole frames per projection step: as many as fit in PROJECTION_CHUNK_TOKENS, at least one."""
+    return max(1, PROJECTION_CHUNK_TOKENS // max(1, tokens_per_frame))
+
+
 @dataclass
 class VisualContext:
     """What the cross-attention layers need for one forward pass.

@@ -29,21 +29,23 @@ def test_encoder_features_computed_from_pixels_are_freed_before_the_llm_runs():
 
 
 @torch.no_grad()
-def test_v2v_key_values_exist_for_one_chunk_of_frames_at_a_time():
+def test_v2v_key_values_exist_for_one_chunk_of_frames_at_a_time(monkeypatch):
+    from crosslmm_cli.modeling import cross_attention
+
+    model = tiny_model(gates=0.7)  # 16 encoder tokens per frame
+    config = model.config
+    input_ids, video = video_prompt(config, frames=5), random_video(config, frames=5)
+    whole = model(input_ids=input_ids, pixel_values_videos=video, cross_attention=["v2v"]).logits
+
+    monkeypatch.setattr(cross_attention, "PROJECTION_CHUNK_TOKENS", 32)  # 2 frames per step
     frames_per_call = []
-    outputs = {}
-    for chunk in (2, 64):
-        model = tiny_model(gates=0.7, vision_chunk_size=chunk)
-        config = model.config
-        input_ids, video = video_prompt(config, frames=5), random_video(config, frames=5)
-        for layer in model.model.language_model.layers:
-            block = layer.cross_attn.v2v
-            project = block.project_key_values
-            block.project_key_values = lambda source, *a, _p=project, **k: frames_per_call.append(source.shape[1]) or _p(source, *a, **k)
-        outputs[chunk] = model(input_ids=input_ids, pixel_values_videos=video, cross_attention=["v2v"]).logits
-        if chunk == 2:
-            assert frames_per_call and max(frames_per_call) == 2 and sum(frames_per_call) == 5 * len(config.cross_attention_layers)
-    torch.testing.assert_close(outputs[2], outputs[64], rtol=0, atol=1e-5)
+    for layer in model.model.language_model.layers:
+        block = layer.cross_attn.v2v
+        project = block.project_key_values
+        block.project_key_values = lambda source, *a, _p=project, **k: frames_per_call.append(source.shape[1]) or _p(source, *a, **k)
+    chunked = model(input_ids=input_ids, pixel_values_videos=video, cross_attention=["v2v"]).logits
+    assert max(frames_per_call) == 2 and sum(frames_per_call) == 5 * len(config.cross_attention_layers)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-5)
 
 
 @torch.no_grad()
@@ -56,3 +58,22 @@ def test_kv_storage_dtype_applies_to_the_cached_t2v_states_only():
         a = full(input_ids=input_ids, pixel_values_videos=video, cross_attention=blocks).logits
         b = fp8(input_ids=input_ids, pixel_values_videos=video, cross_attention=blocks).logits
         assert torch.equal(a, b) == same, blocks
+
+
+@torch.no_grad()
+def test_projection_runs_on_a_bounded_number_of_tokens_and_chunking_is_exact(monkeypatch):
+    from crosslmm_cli.modeling import cross_attention
+
+    model = tiny_model(gates=0.7)  # 16 encoder tokens per frame
+    config = model.config
+    input_ids, video = video_prompt(config, frames=5), random_video(config, frames=5)
+    whole = model(input_ids=input_ids, pixel_values_videos=video).logits
+
+    monkeypatch.setattr(cross_attention, "PROJECTION_CHUNK_TOKENS", 32)  # 2 frames per step
+    tokens_seen = []
+    model.model.multi_modal_projector.register_forward_pre_hook(lambda _, args: tokens_seen.append(args[0].shape[:-1].numel()))
+    for layer in model.model.language_model.layers:
+        layer.cross_attn.t2v.kv_norm.register_forward_pre_hook(lambda _, args: tokens_seen.append(args[0].shape[:-1].numel()))
+    chunked = model(input_ids=input_ids, pixel_values_videos=video).logits
+    assert tokens_seen and max(tokens_seen) <= 32
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-5)
