@@ -77,3 +77,18 @@ def test_projection_runs_on_a_bounded_number_of_tokens_and_chunking_is_exact(mon
     chunked = model(input_ids=input_ids, pixel_values_videos=video).logits
     assert tokens_seen and max(tokens_seen) <= 32
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-5)
+
+
+@torch.no_grad()
+def test_encoder_writes_chunks_into_one_buffer_instead_of_concatenating():
+    from crosslmm_cli.bench.memory import measure_peak
+
+    model = tiny_model(vision_chunk_size=1)
+    video = random_video(model.config, frames=64)
+    with measure_peak(torch.device("cpu")) as peak:
+        features = model.get_video_features(video)
+    feature_bytes = features.numel() * features.element_size()
+    # The output plus one frame's activations (~12 KB here); a list of chunks concatenated at the
+    # end holds the output twice.
+    assert feature_bytes < peak.peak_bytes < 1.25 * feature_bytes
+    torch.testing.assert_close(features, tiny_model(vision_chunk_size=64).get_video_features(video), rtol=0, atol=0)
