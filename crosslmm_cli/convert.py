@@ -133,12 +133,15 @@ def convert_llava_onevision(
     from transformers import AutoTokenizer, LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
 
     from .modeling import CrossLMMForConditionalGeneration
+    from .modeling.checkpoint_files import read_json_object
     from .modeling.image_processing import CrossLMMImageProcessor
     from .modeling.processing import CrossLMMProcessor
+    from .modeling.tokenizer import QWEN2_CHAT_TEMPLATE
 
     src, dst = Path(src_dir), Path(dst_dir)
-    if not (src / "config.json").is_file():
-        raise CheckpointError(f"{src / 'config.json'}: missing (not a model directory)")
+    model_type = read_json_object(src / "config.json").get("model_type")
+    if model_type != "llava_onevision":
+        raise CheckpointError(f"{src / 'config.json'}: model_type is {model_type!r}, expected 'llava_onevision'")
     try:
         llava_config = LlavaOnevisionConfig.from_pretrained(src)
     except (OSError, ValueError) as error:
@@ -147,9 +150,12 @@ def convert_llava_onevision(
                                         cross_attention_layers=cross_attention_layers,
                                         kv_tokens_per_frame=kv_tokens_per_frame)
     # transformers reads every layout llava-hf has published (legacy and current key names).
-    llava = LlavaOnevisionForConditionalGeneration.from_pretrained(
-        src, dtype="auto", use_safetensors=True, trust_remote_code=False, local_files_only=True
-    )
+    try:
+        llava = LlavaOnevisionForConditionalGeneration.from_pretrained(
+            src, dtype="auto", use_safetensors=True, trust_remote_code=False, local_files_only=True
+        )
+    except (OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{src}: could not read the LLaVA-OneVision weights ({error})".splitlines()[0]) from error
     state = dict(llava.state_dict())
     dtype = state["lm_head.weight"].dtype
     state["model.video_newline"] = state.pop("model.image_newline")
@@ -169,6 +175,9 @@ def convert_llava_onevision(
     model.save_pretrained(dst)
 
     tokenizer = AutoTokenizer.from_pretrained(src, trust_remote_code=False)
+    # llava-hf's template expects typed content parts; LLaVA-OneVision was trained on Qwen2's
+    # plain-text chat format, which is what our prompts use.
+    tokenizer.chat_template = QWEN2_CHAT_TEMPLATE
     image_processor = CrossLMMImageProcessor.from_pretrained(src)
     CrossLMMProcessor(image_processor, tokenizer, tokens_per_frame=config.tokens_per_frame,
                       video_newline=config.video_newline).save_pretrained(dst)

@@ -8,7 +8,6 @@ safetensors only, never with remote code.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,12 +127,12 @@ def check_checkpoint_dir(path: Path) -> dict:
     """
     from safetensors import safe_open
 
+    from .modeling.checkpoint_files import read_json_object
+
     if not path.is_dir():
         raise ModelNotFoundError(f"{path}: not a directory")
     config_file = path / "config.json"
-    if not config_file.is_file():
-        raise CheckpointError(f"{config_file}: missing (not a model directory)")
-    config = _read_json(config_file)
+    config = read_json_object(config_file)
     model_type = config.get("model_type")
     if model_type == "llava_onevision":
         raise CheckpointError(f"{path}: a LLaVA-OneVision checkpoint, not a CrossLMM one",
@@ -143,7 +142,7 @@ def check_checkpoint_dir(path: Path) -> dict:
 
     index_file = path / "model.safetensors.index.json"
     if index_file.is_file():
-        shards = sorted(set(_read_json(index_file).get("weight_map", {}).values()))
+        shards = sorted(set(read_json_object(index_file).get("weight_map", {}).values()))
         weights = [path / shard for shard in shards]
         for shard in weights:
             if not shard.is_file():
@@ -163,16 +162,6 @@ def check_checkpoint_dir(path: Path) -> dict:
         except Exception as error:  # safetensors raises its own error types for every kind of damage
             raise CheckpointError(f"{weight_file}: corrupt safetensors file ({error})".splitlines()[0]) from error
     return config
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: not valid JSON ({error})".splitlines()[0]) from error
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
 
 
 def load_model(
@@ -218,4 +207,19 @@ def load_model(
     model.loaded = LoadedModel(path=path, device=str(target), dtype=str(compute_dtype).removeprefix("torch."),
                                quantize=quantize)
     processor = CrossLMMProcessor.from_pretrained(path, tokens_per_frame=config.tokens_per_frame)
+    set_stop_tokens(model.generation_config, processor.tokenizer)
     return model, processor
+
+
+def set_stop_tokens(generation_config: Any, tokenizer: Any) -> None:
+    """Stop at the end of the assistant's turn (`<|im_end|>`) and at `<|endoftext|>`, and pad with
+    the tokenizer's pad token, unless the checkpoint's generation_config.json already says otherwise."""
+    stops = []
+    for token in ("<|im_end|>", tokenizer.eos_token, "<|endoftext|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token) if token else None
+        if token_id is not None and token_id != tokenizer.unk_token_id and token_id not in stops:
+            stops.append(token_id)
+    if generation_config.eos_token_id is None and stops:
+        generation_config.eos_token_id = stops
+    if generation_config.pad_token_id is None:
+        generation_config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]

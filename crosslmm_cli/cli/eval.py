@@ -1,0 +1,113 @@
+"""`crosslmm eval`: accuracy on multiple-choice and open questions about videos, per task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from crosslmm_cli.cli.training_options import (
+    DATA, MODEL, OUTPUT, check_device, fail, print_json, reported_errors, set_threads, usage_errors, warn,
+)
+
+FRAMES = "Frames"
+
+
+def summary_table(summary: Any) -> Any:
+    """A rich table: one row per task, then the total."""
+    from rich.table import Table
+
+    table = Table(title="accuracy", title_justify="left")
+    table.add_column("task")
+    table.add_column("n", justify="right")
+    table.add_column("correct", justify="right")
+    table.add_column("accuracy", justify="right")
+    for task, score in sorted(summary.tasks.items()):
+        table.add_row(task, str(score.n), str(score.correct), f"{100 * score.accuracy:.1f}%")
+    table.add_section()
+    table.add_row("all", str(summary.overall.n), str(summary.overall.correct), f"{100 * summary.overall.accuracy:.1f}%")
+    return table
+
+
+def eval_command(
+    data: Annotated[Path, typer.Option("--data", help="Eval items (JSONL): question, options + answer letter, "
+                                       "or answer + match.", rich_help_panel=DATA)],
+    model: Annotated[str, typer.Option("--model", "-m", help="CrossLMM checkpoint (directory or hub id).",
+                                       rich_help_panel=MODEL)],
+    frames: Annotated[Optional[int], typer.Option("--frames", "-n", min=1, help="Frames sampled evenly "
+                                                  "(default 32 unless --fps).", rich_help_panel=FRAMES)] = None,
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Sample this many frames per second instead.",
+                                                 rich_help_panel=FRAMES)] = None,
+    max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Upper bound on frames with --fps.",
+                                            rich_help_panel=FRAMES)] = 64,
+    tokens_per_frame: Annotated[Optional[int], typer.Option("--tokens-per-frame", min=1, help="Visual tokens per frame "
+                                                            "(default: the model's).", rich_help_panel=MODEL)] = None,
+    quantize: Annotated[str, typer.Option("--quantize", metavar="auto|4bit|8bit|none", help="Weight quantization "
+                                          "(auto: 4bit on CUDA, none on CPU).", rich_help_panel=MODEL)] = "auto",
+    device: Annotated[str, typer.Option("--device", rich_help_panel=MODEL)] = "auto",
+    threads: Annotated[Optional[int], typer.Option("--threads", rich_help_panel=MODEL)] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Questions about one video answered together.",
+                                            rich_help_panel=MODEL)] = 8,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, rich_help_panel=MODEL)] = 32,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N items.",
+                                                 rich_help_panel=DATA)] = None,
+    jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="Write every prediction to this JSONL file.",
+                                                  rich_help_panel=OUTPUT)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object (accuracy, n, tasks) on stdout.",
+                                              rich_help_panel=OUTPUT)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.",
+                                        rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Score a model on video questions: multiple choice (answer letter) and open answers."""
+    with reported_errors():
+        from crosslmm_cli.loading import load_model
+        from crosslmm_cli.training.evaluate import group_by_video, read_eval_items, run_eval, summarise
+        from crosslmm_cli.training.frames import FrameLoader, FrameSampling
+        from crosslmm_cli.training.progress import ProgressBar
+
+        check_device(device)
+        if quantize not in ("auto", "4bit", "8bit", "none"):
+            raise fail(f"--quantize must be auto, 4bit, 8bit or none, got {quantize!r}", 2)
+        with usage_errors():
+            sampling = FrameSampling(num_frames=frames if frames or fps else 32, fps=fps, max_frames=max_frames)
+        items, problems = read_eval_items(data)
+        for problem in problems[:20]:
+            warn(f"left out {problem}")
+        items = items[:limit] if limit else items
+        set_threads(threads, model, device)
+        loaded, processor = load_model(model, quantize=quantize, device=device, tokens_per_frame=tokens_per_frame)
+        loader = FrameLoader(processor.image_processor, sampling)
+        predictions = []
+        try:
+            out = open(jsonl, "w", encoding="utf-8") if jsonl else None  # noqa: SIM115 - closed below
+        except OSError as error:
+            raise fail(f"{jsonl}: cannot write ({error.strerror or error})", 1) from None
+        try:
+            with ProgressBar("eval", len(group_by_video(items)), enabled=not quiet) as bar:
+                for prediction in run_eval(loaded, processor, items, loader, batch_size=batch_size,
+                                           max_new_tokens=max_new_tokens, on_video=bar.update):
+                    predictions.append(prediction)
+                    if prediction.error is not None and (len(predictions) == 1 or predictions[-2].error != prediction.error):
+                        warn(f"skipped {prediction.error}")
+                    if out is not None:
+                        out.write(json.dumps(prediction.to_record(), ensure_ascii=False) + "\n")
+        finally:
+            if out is not None:
+                out.close()
+        summary = summarise(predictions)
+    if not quiet:
+        from rich.console import Console
+
+        Console(stderr=True).print(summary_table(summary))
+        if summary.failed:
+            typer.echo(f"{summary.failed} item(s) left out: their video could not be read", err=True)
+    if json_output:
+        print_json({**summary.to_json(), "model": model, "data": str(data),
+                    "frames": sampling.num_frames, "fps": sampling.fps,
+                    "tokens_per_frame": processor.tokens_per_frame})
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval", no_args_is_help=True)(eval_command)

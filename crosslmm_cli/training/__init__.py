@@ -1,0 +1,16 @@
+"""Training, distilling and evaluating CrossLMM models: the library behind `crosslmm train`,
+`crosslmm distill`, `crosslmm eval` and `crosslmm init`.
+
+One concept per module:
+- data: `records` (LLaVA-style data files), `tokenization` (chat template, answer-only labels),
+  `frames` (decoding and the decoded-frame cache), `dataset` (items, batches, resumable order);
+- what trains and how: `groups` (trainable groups, stages), `optim` (AdamW, schedule),
+  `model_setup` (precision, LoRA / QLoRA, plain checkpoints), `memory` (computed GPU memory);
+- runs: `state` (pickle-free training state), `checkpoints` (layout, atomic writes), `progress`,
+  `loop` (the shared training loop), `sft` (supervised training), `teacher` and `distill`
+  (self-distillation), `init_model` (a new CrossLMM from SigLIP + Qwen2);
+- evaluation: `generation` (greedy answers about a clip), `answers` (letter parsing, matching),
+  `evaluate` (eval files, per-task accuracy).
+
+Importing this package is cheap: torch is imported by the modules that need it.
+"""

@@ -1,0 +1,72 @@
+"""Greedy answers to several questions about one clip, the video encoded once.
+
+Prompts are built exactly as `crosslmm ask` builds them (the processor's chat template with the
+time instruction), so eval scores what users get. The clip's encoder features are computed once
+and shared by every question in the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from crosslmm_cli.training.frames import ClipFrames
+
+
+def greedy_kwargs(model: Any, processor: Any, max_new_tokens: int) -> dict[str, Any]:
+    """Greedy decoding, whatever sampling defaults a checkpoint's generation config carries.
+
+    The video placeholder is never generated: an answer holding it could not be fed back
+    (distillation feeds the teacher's answers to the student)."""
+    tokenizer = processor.tokenizer
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False,
+                              "temperature": None, "top_p": None, "top_k": None,
+                              "suppress_tokens": [processor.video_token_id]}
+    generation_config = getattr(model, "generation_config", None)
+    if getattr(generation_config, "eos_token_id", None) is None:
+        end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        kwargs["eos_token_id"] = end_of_turn if isinstance(end_of_turn, int) and end_of_turn >= 0 else tokenizer.eos_token_id
+    if getattr(generation_config, "pad_token_id", None) is None:
+        kwargs["pad_token_id"] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return kwargs
+
+
+def model_dtype(model: Any) -> torch.dtype:
+    """The compute dtype: that of the input embeddings (never quantized)."""
+    return model.get_input_embeddings().weight.dtype
+
+
+def encode_clip(model: Any, processor: Any, clip: ClipFrames) -> torch.Tensor:
+    """Encoder features (1, T, N, D_v) of a clip, on the model's device."""
+    import torch
+
+    pixels = processor.image_processor(clip.frames).to(model.device, dtype=model_dtype(model))
+    with torch.no_grad():
+        return model.get_video_features(pixels[None])
+
+
+def prompt_inputs(processor: Any, questions: Sequence[str], clip: ClipFrames, device: Any) -> dict[str, torch.Tensor]:
+    """Left-padded input_ids / attention_mask (B, L) for `questions` about `clip` (video placeholders expanded)."""
+    timestamps = [float(t) for t in clip.timestamps]
+    prompts = [processor.build_prompt(q, timestamps=timestamps, duration=clip.duration) for q in questions]
+    batch = processor(text=prompts, num_frames=clip.num_frames)
+    return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
+
+
+def generate_replies(model: Any, processor: Any, clip: ClipFrames, questions: Sequence[str], *,
+                     features: torch.Tensor | None = None, max_new_tokens: int = 32,
+                     **model_kwargs: Any) -> list[str]:
+    """Greedy replies (special tokens dropped) to each question about `clip`."""
+    import torch
+
+    features = encode_clip(model, processor, clip) if features is None else features
+    inputs = prompt_inputs(processor, questions, clip, model.device)
+    batch = inputs["input_ids"].shape[0]
+    with torch.no_grad():
+        sequences = model.generate(**inputs, video_features=features.expand(batch, *features.shape[1:]),
+                                   **greedy_kwargs(model, processor, max_new_tokens), **model_kwargs)
+    new_tokens = sequences[:, inputs["input_ids"].shape[1]:]
+    return [text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True)]

@@ -1,0 +1,103 @@
+"""Builders for the training tests: tiny checkpoints, tiny clips, a tokenizer without <video>.
+
+A uniquely named module (not conftest): every test area has a conftest.py, and `from conftest
+import ...` would find whichever was imported first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
+from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
+from crosslmm_cli.modeling.presets import config_for_shape
+from crosslmm_cli.modeling.processing import CrossLMMProcessor
+from crosslmm_cli.modeling.tokenizer import build_tokenizer
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 40)}
+QUESTION = "What colour is the video?"
+CORPUS = [
+    QUESTION, "Describe the video.", "What happens in the video?", "How many frames?",
+    "The video lasts for 2.00 seconds, and 8 frames are uniformly sampled from it.",
+    "These frames are located at 0.12s,0.38s,0.62s,0.88s,1.12s,1.38s,1.62s,1.88s.",
+    "Please answer the following questions related to this video.",
+    "You are a helpful assistant.", "Answer with the option's letter from the given choices directly.",
+    *[f"The video is {name}." for name in COLOURS], *[f"A. {name}\nB. {name}" for name in COLOURS],
+]
+
+
+def tiny_processor(tokens_per_frame: int = 4, image_size: int = 32) -> CrossLMMProcessor:
+    tokenizer = build_tokenizer(CORPUS * 4, vocab_size=360)
+    image_processor = CrossLMMImageProcessor(ImageProcessorConfig(height=image_size, width=image_size, resample=2))
+    return CrossLMMProcessor(image_processor, tokenizer, tokens_per_frame=tokens_per_frame, video_newline=True)
+
+
+def tiny_checkpoint(path: Path, *, seed: int = 0, processor: CrossLMMProcessor | None = None, gates: float | None = None,
+                    **overrides) -> Path:
+    """Save a random tiny CrossLMM (hidden 32, cross-attention in all 4 layers) with its processor.
+
+    `gates` sets every tanh gate's pre-activation (None keeps the initial 0)."""
+    processor = processor or tiny_processor()
+    text = {"vocab_size": len(processor.tokenizer), **overrides.pop("text_config", {})}
+    config = config_for_shape("tiny", text_config=text, video_token_id=processor.video_token_id,
+                              tokens_per_frame=processor.tokens_per_frame, **overrides)
+    torch.manual_seed(seed)
+    model = CrossLMMForConditionalGeneration(config)
+    if gates is not None:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if ".gate_" in name:
+                    param.fill_(gates)
+    model.generation_config.eos_token_id = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 4) -> Path:
+    """uint8 (T, H, W, 3) -> an H.264 mp4 (imageio-ffmpeg's bundled ffmpeg)."""
+    import imageio_ffmpeg
+
+    height, width = frames.shape[1:3]
+    writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=fps, quality=9, macro_block_size=1,
+                                         ffmpeg_log_level="error")
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    return path
+
+
+def colour_clip(rgb: tuple[int, int, int], frames: int = 8, size: int = 64, seed: int = 0) -> np.ndarray:
+    """A clip of one colour with a small bright square moving across it (so frames differ)."""
+    clip = np.empty((frames, size, size, 3), dtype=np.uint8)
+    clip[:] = np.array(rgb, dtype=np.uint8)
+    for t in range(frames):
+        x = (seed * 9 + t * 6) % (size - 16)
+        clip[t, 8:24, x : x + 16] = 255
+    return clip
+
+
+VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "image_size": 32, "patch_size": 8}
+
+
+def tokenizer_without_video_token():
+    """A Qwen2-style chat tokenizer that, like Qwen2.5's own, has no <video> token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from crosslmm_cli.modeling.tokenizer import QWEN2_CHAT_TEMPLATE
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.train_from_iterator(CORPUS * 4, trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
+                                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                                show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   chat_template=QWEN2_CHAT_TEMPLATE)
