@@ -54,11 +54,14 @@ def random_model(config: CrossLMMConfig, weights: str, device: torch.device, see
         raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {weights!r}")
     dtype = compute_dtype(weights, device)
     torch.manual_seed(seed)
-    with torch.device(device):
+    # A 4-bit model is built in 16 bits on the host and quantized layer by layer onto the device,
+    # so the device never holds the 16-bit LLM (15 GB for the 7B shape), as loading a checkpoint.
+    build_on = torch.device("cpu") if weights == "4bit" else device
+    with torch.device(build_on):
         model = CrossLMMForConditionalGeneration._from_config(config, dtype=dtype).eval()
     if weights == "4bit":
         quantize_4bit_(model, dtype, device)
-    return model
+    return model.to(device)
 
 
 def quantize_4bit_(model: nn.Module, dtype: torch.dtype, device: torch.device, skip: list[str] = UNQUANTIZED_MODULES) -> None:

@@ -72,6 +72,7 @@ def model_command(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice). 1 gives steadier times on a busy machine.")] = None,
     computed: Annotated[bool, typer.Option("--computed", help="Run nothing: print MACs and memory computed from the shape (for shapes too large for this machine).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    save: Annotated[str | None, typer.Option("--save", help="Also write the JSON to FILE.")] = None,
     plot: Annotated[str | None, typer.Option(help="Also draw the paper's Figure 4 panels for this run to FILE (.png, .svg, .pdf; needs matplotlib).")] = None,
 ) -> None:
     """Prefill compute, peak memory, prefill time and decoding speed: CrossLMM at a few tokens per frame vs the full-token baseline."""
@@ -117,6 +118,13 @@ def model_command(
     except (ValueError, CrossLMMError) as error:
         raise _fail(_line(error)) from None
     _show(result, as_json)
+    if save:
+        from pathlib import Path
+
+        from crosslmm_cli.bench.report import to_json
+
+        Path(save).write_text(to_json(result) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {save}", err=True)
     if plot:
         from crosslmm_cli.bench.plot import plot_figure4
 

@@ -44,11 +44,13 @@ def test_model_json(app):
     assert data["options"]["weights"] == ["32bit"] and data["shape"]["vision"]["tokens_per_frame"] == 16
 
 
-def test_model_table(app):
-    result = invoke(app, TINY_ARGS)
+def test_model_table_and_saved_json(app, tmp_path):
+    saved = tmp_path / "run.json"
+    result = invoke(app, [*TINY_ARGS, "--save", str(saved)])
     assert result.exit_code == 0, result.output
     assert "tiny on cpu, 32bit weights" in result.stdout and "baseline-16" in result.stdout
     assert "load average at start" in result.stdout
+    assert len(json.loads(saved.read_text())["rows"]) == 6
 
 
 @pytest.mark.parametrize("args, message", [
