@@ -122,3 +122,21 @@ def test_parse_size():
 def test_importing_the_command_module_does_not_import_torch():
     code = "import sys, crosslmm_cli.cli.bench; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_video_command_forwards_its_options_to_the_frame_sampling_benchmark(app, monkeypatch):
+    import types
+
+    calls = []
+    fake = types.ModuleType("crosslmm_cli.bench.video")
+    fake.run_video_benchmark = lambda **kwargs: calls.append(kwargs) or [{"method": "auto", "frames": 8, "seconds": 0.5}]
+    fake.machine_description = lambda: "test machine"
+    fake.format_table = lambda rows: f"| {len(rows)} row |"
+    monkeypatch.setitem(sys.modules, "crosslmm_cli.bench.video", fake)
+    result = invoke(app, ["bench", "video", "--frames", "8,32", "--repeats", "2", "--cache-dir", "/tmp/x", "--naive-slice", "5"])
+    assert result.exit_code == 0, result.output
+    assert calls[0]["frame_counts"] == (8, 32) and calls[0]["repeats"] == 2 and calls[0]["cache_dir"] == "/tmp/x"
+    assert calls[0]["naive_slice_s"] == 5.0
+    assert result.stdout.splitlines() == ["test machine", "| 1 row |"]
+    as_json = invoke(app, ["bench", "video", "--json"])
+    assert json.loads(as_json.stdout) == [{"method": "auto", "frames": 8, "seconds": 0.5}]
