@@ -280,6 +280,18 @@ class ModelBenchResult:
                 "environment": self.environment, "seconds": round(self.seconds, 1),
                 "rows": [r.as_dict() for r in self.rows]}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelBenchResult:
+        """The inverse of `as_dict` (a saved run, to show or plot again)."""
+        options = ModelBenchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["options"].items()})
+        rows = []
+        for item in data["rows"]:
+            fields = {k: v for k, v in item.items() if k in ModelBenchRow.__dataclass_fields__}
+            if fields.get("macs"):
+                fields["macs"] = MacCounts(**{k: v for k, v in fields["macs"].items() if k != "total"})
+            rows.append(ModelBenchRow(**fields))
+        return cls(options, data["model"], data["shape"], data["device"], data["environment"], rows, data.get("seconds", 0.0))
+
 
 def shape_summary(config) -> dict[str, Any]:
     """The dimensions that set a CrossLMM model's cost, for the report."""

@@ -73,6 +73,7 @@ def model_command(
     computed: Annotated[bool, typer.Option("--computed", help="Run nothing: print MACs and memory computed from the shape (for shapes too large for this machine).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     save: Annotated[str | None, typer.Option("--save", help="Also write the JSON to FILE.")] = None,
+    from_json: Annotated[str | None, typer.Option("--from-json", help="Run nothing: show (and --plot) a run saved with --save.")] = None,
     plot: Annotated[str | None, typer.Option(help="Also draw the paper's Figure 4 panels for this run to FILE (.png, .svg, .pdf; needs matplotlib).")] = None,
 ) -> None:
     """Prefill compute, peak memory, prefill time and decoding speed: CrossLMM at a few tokens per frame vs the full-token baseline."""
@@ -112,7 +113,7 @@ def model_command(
         _computed(options, as_json)
         return
     try:
-        result = _run(options)
+        result = _load(from_json) if from_json else _run(options)
     except ModelLoadError as error:
         raise _fail(_line(error), 3) from None
     except (ValueError, CrossLMMError) as error:
@@ -130,6 +131,20 @@ def model_command(
 
         written = plot_figure4(result, plot)
         typer.echo(f"wrote {written}", err=True)
+
+
+def _load(path: str):
+    import json
+    from pathlib import Path
+
+    from crosslmm_cli.bench.model import ModelBenchResult
+
+    try:
+        return ModelBenchResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a run saved by `crosslmm bench model --save` ({type(error).__name__}: {error})") from None
 
 
 def _line(error: BaseException) -> str:

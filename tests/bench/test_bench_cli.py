@@ -51,6 +51,11 @@ def test_model_table_and_saved_json(app, tmp_path):
     assert "tiny on cpu, 32bit weights" in result.stdout and "baseline-16" in result.stdout
     assert "load average at start" in result.stdout
     assert len(json.loads(saved.read_text())["rows"]) == 6
+    shown = invoke(app, ["bench", "model", "--from-json", str(saved)])
+    assert shown.exit_code == 0 and shown.stdout.count("baseline-16") == 2
+    saved.write_text("{}")
+    broken = invoke(app, ["bench", "model", "--from-json", str(saved)])
+    assert broken.exit_code == 2 and "not a run saved by `crosslmm bench model --save`" in broken.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -102,3 +102,11 @@ def test_targets_are_read_from_the_rows(tiny_result):
     checks = {c.quantity: c for c in check_targets(fake)}
     assert set(checks) == {name for frames, name, _, _ in TARGETS if frames == 32}
     assert checks["macs"].ratio == pytest.approx(rows[1].macs.total / rows[2].macs.total)
+
+
+def test_a_saved_run_loads_back_unchanged(tiny_result):
+    from crosslmm_cli.bench.model import ModelBenchResult
+
+    loaded = ModelBenchResult.from_dict(json.loads(to_json(tiny_result)))
+    assert loaded.rows == tiny_result.rows and loaded.options == tiny_result.options
+    assert loaded.environment == tiny_result.environment and loaded.shape == tiny_result.shape
