@@ -66,8 +66,12 @@ def computed_report(options: ModelBenchOptions) -> dict[str, Any]:
         config = shape_config(options.model, kv_tokens_per_frame=kv_tokens, cross_attention_kv_dtype=kv_dtype)
         # The CLI's way: the video is encoded once and its features kept to answer several questions.
         memory = prefill_memory(config, longest, fit["tokens_per_frame"], options.text_tokens, caller_holds="features")
-        items = {"weights": report["weights"][fit["weights"]]["bytes"], **memory.phases[memory.peak_phase],
-                 "CUDA context (not in allocator statistics)": CUDA_CONTEXT_BYTES}
+        items = {"weights": report["weights"][fit["weights"]]["bytes"], **memory.phases[memory.peak_phase]}
+        if fit["weights"] == "4bit":
+            # bitsandbytes dequantizes a 4-bit layer to 16 bits to multiply a whole prompt by it.
+            text = config.text_config
+            items["4-bit layer dequantized for the prefill"] = 2 * text.hidden_size * text.intermediate_size
+        items["CUDA context (not in allocator statistics)"] = CUDA_CONTEXT_BYTES
         total = sum(items.values())
         fit["variants"].append({"variant": label, "peak_phase": memory.peak_phase, "items": items, "total_bytes": total,
                                 "fits": total <= budget})
