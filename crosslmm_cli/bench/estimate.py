@@ -5,10 +5,11 @@ allocated); bitsandbytes NF4 with double quantization stores 0.5 byte per weight
 absmax per 64 weights and a float32 absmax per 256 of those. Activations follow what the model
 holds, phase by phase (every term is a tensor the tracker in `memory.py` sees):
 
-  encode:   pixels + the features buffer + one chunk's encoder activations (MLP in and out)
+  encode:   pixels + the features buffer + one chunk's encoder activations (at a layer's MLP)
   project:  pixels + features + pooled tokens + K/V source + one projection step's activations
-  LLM:      pixels or features (whichever the caller holds) + K/V source + every layer's T2V K/V
-            + the LLM's self-attention cache + the largest layer transient (MLP or K/V norm)
+  LLM:      pixels or features (whichever the caller holds) + the pooled tokens (returned) + K/V
+            source + every layer's T2V K/V + the LLM's self-attention cache + hidden states + the
+            largest layer transient (MLP or K/V norm)
 
 The peak is the largest phase. The bench checks this estimate against its measurements on the
 CPU shape (docs/benchmarks.md), so the computed 7B figures rest on a checked model.
@@ -119,7 +120,9 @@ def prefill_memory(
     features = frames * grid * vision.hidden_size * b
     held = {"pixels": pixels} if caller_holds == "pixels" else {"features (held by the caller)": features}
     chunk = min(frames, config.vision_chunk_size)
-    encoder_chunk = chunk * grid * 2 * (vision.hidden_size + vision.intermediate_size) * b
+    # At a layer's MLP: its input (still the caller's), the post-attention residual, the norm's
+    # output, fc1's output and its activation.
+    encoder_chunk = chunk * grid * (3 * vision.hidden_size + 2 * vision.intermediate_size) * b
     kv_source = frames * kv_tokens * source_dim * b if crosslmm else 0
     pooled = (frame_tokens + 1) * dim * b
     step = frames_per_chunk(grid) * grid
@@ -135,10 +138,11 @@ def prefill_memory(
 
     t2v = cross_attention_kv_bytes(config, frames, b) if crosslmm else 0
     llm_cache = text.num_hidden_layers * 2 * seq * kv_dim * b
-    hidden = 4 * seq * dim * b  # embeddings, the scattered copy, residual, normed input
+    hidden = (4 * seq * dim + 2 * seq * head_dim) * b  # embeddings, scattered copy, residual, normed input; rotary cos/sin
     mlp = 3 * seq * inner * b  # act(gate), up, their product
     kv_norm = (8 + b) * frames_per_chunk(kv_tokens) * kv_tokens * source_dim if crosslmm else 0  # float32 in and product, 16-bit out
-    estimate.phases["llm"] = {**held, "K/V source": kv_source, "T2V K/V (all layers)": t2v,
+    estimate.phases["llm"] = {**held, "pooled tokens (returned as video_hidden_states)": pooled,
+                              "K/V source": kv_source, "T2V K/V (all layers)": t2v,
                               "LLM self-attention cache": llm_cache, "hidden states": hidden,
                               "largest layer transient": max(mlp, kv_norm)}
     return estimate

@@ -64,7 +64,7 @@ def test_weight_bytes_count_tied_weights_once_and_four_bit_quantization_state():
 
 
 def test_estimate_matches_the_tracker_on_the_cpu_shape():
-    """The computed 7B figures rest on this estimate: within 10% of measurement here."""
+    """The computed 7B figures rest on this estimate: within 5% of measurement here (3% when written)."""
     from crosslmm_cli.bench.build import random_model
     from crosslmm_cli.bench.estimate import prefill_memory
     from crosslmm_cli.bench.estimate import weight_bytes as estimated_weights
@@ -81,4 +81,4 @@ def test_estimate_matches_the_tracker_on_the_cpu_shape():
         del output
         measured = peak.peak_bytes + case.input_bytes
         estimate = prefill_memory(config, 32, method.tokens_per_frame, 64, cross_attention=not method.baseline)
-        assert estimate.peak == pytest.approx(measured, rel=0.10), method
+        assert estimate.peak == pytest.approx(measured, rel=0.05), method
