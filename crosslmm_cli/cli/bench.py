@@ -69,7 +69,7 @@ def model_command(
     memory_limit: Annotated[str | None, typer.Option("--memory-limit", help="Mark configurations needing more (weights + inputs + prefill) as out of memory, e.g. 12GB.")] = None,
     kv_tokens_per_frame: Annotated[int | None, typer.Option("--kv-tokens-per-frame", help="Shape presets: cross-attention K/V tokens per frame (e.g. 196; default: the encoder's 729).")] = None,
     kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="Shape presets: storage dtype of the cached cross-attention K/V (e.g. float8_e4m3fn).")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice). 1 gives steadier times on a busy machine.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: 1 for small models on a CPU, as the other commands do; else torch's choice).")] = None,
     computed: Annotated[bool, typer.Option("--computed", help="Run nothing: print MACs and memory computed from the shape (for shapes too large for this machine).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     save: Annotated[str | None, typer.Option("--save", help="Also write the JSON to FILE.")] = None,
@@ -98,12 +98,11 @@ def model_command(
 
     from crosslmm_cli.bench.model import ModelBenchOptions
 
-    if threads is not None:
-        if threads < 1:
-            raise _fail("--threads must be >= 1")
-        torch.set_num_threads(threads)
     if model == "auto":
         model = "qwen2.5-7b" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
+    if threads is not None and threads < 1:
+        raise _fail("--threads must be >= 1")
+    torch.set_num_threads(threads or _default_threads(model, device))
     options = ModelBenchOptions(
         model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=baseline or None,
         weights=weight_kinds, device=device, text_tokens=text_tokens, repeats=repeats, min_repeat_time_s=min_time,
@@ -131,6 +130,22 @@ def model_command(
 
         written = plot_figure4(result, plot)
         typer.echo(f"wrote {written}", err=True)
+
+
+def _default_threads(model: str, device: str) -> int:
+    """The tool's CPU policy: one thread for a small model (OpenMP's synchronisation costs more than
+    its narrow matmuls, far more on a busy machine), torch's own choice otherwise."""
+    import torch
+
+    from crosslmm_cli.bench.build import is_shape_name, shape_config
+    from crosslmm_cli.cli.training_options import SMALL_MODEL_WIDTH, model_width
+
+    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    try:
+        width = shape_config(model).text_config.hidden_size if is_shape_name(model) else model_width(model)
+    except ValueError:
+        width = None
+    return 1 if on_cpu and width is not None and width < SMALL_MODEL_WIDTH else torch.get_num_threads()
 
 
 def _load(path: str):

@@ -145,3 +145,19 @@ def test_video_command_forwards_its_options_to_the_frame_sampling_benchmark(app,
     assert result.stdout.splitlines() == ["test machine", "| 1 row |"]
     as_json = invoke(app, ["bench", "video", "--json"])
     assert json.loads(as_json.stdout) == [{"method": "auto", "frames": 8, "seconds": 0.5}]
+
+
+def test_small_models_run_on_one_cpu_thread_by_default(app):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        result = invoke(app, [*TINY_ARGS, "--json"])  # tiny: LLM 32 wide
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["environment"]["torch_threads"] == 1
+        torch.set_num_threads(2)
+        result = invoke(app, [*TINY_ARGS, "--threads", "2", "--json"])
+        assert json.loads(result.stdout)["environment"]["torch_threads"] == 2
+    finally:
+        torch.set_num_threads(threads)
