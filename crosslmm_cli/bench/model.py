@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_FRAMES = (8, 32, 64, 128, 256)
 DEFAULT_TOKENS_PER_FRAME = (1, 9, 16)
 BASELINE_TOKENS_PER_FRAME = 196
-OK, OUT_OF_MEMORY, SKIPPED = "ok", "out of memory", "skipped"
+OK, OUT_OF_MEMORY = "ok", "out of memory"
 
 
 @dataclass(frozen=True)
