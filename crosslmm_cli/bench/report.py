@@ -149,3 +149,32 @@ def to_json(result: ModelBenchResult) -> str:
     data["targets"] = [{**check.__dict__, "passed": check.passed} for check in check_targets(result)]
     data["paper_figure4"] = {str(k): v for k, v in PAPER_FIGURE4.items()}
     return json.dumps(data, indent=2)
+
+
+def e2e_table(result) -> Table:
+    """`crosslmm bench e2e`: seconds per stage, the first request apart from the median of the rest."""
+    from rich.table import Table
+
+    from .e2e import STAGES
+
+    first = result.requests[0]
+    warm = len(result.requests) - 1
+    table = Table(title=f"{result.video}: {result.frames} frames, {result.visual_tokens} visual tokens, "
+                        f"{result.prompt_tokens} prompt tokens; {result.model} on {result.device}", title_justify="left")
+    table.add_column("stage")
+    table.add_column("first request (s)", justify="right")
+    table.add_column(f"median of {warm} more (s)" if warm else "", justify="right")
+    table.add_column("share", justify="right")
+    table.add_row("load (once)", f"{result.load_s:.3f}", "", "")
+    median_total = result.median("total") or first.total
+    for stage in STAGES:
+        median = result.median(stage)
+        share = f"{median / median_total:.0%}" if warm and median_total else f"{getattr(first, stage) / first.total:.0%}"
+        table.add_row(stage.replace("_", " "), f"{getattr(first, stage):.3f}", f"{median:.3f}" if warm else "", share)
+    table.add_row("total (without load)", f"{first.total:.3f}", f"{median_total:.3f}" if warm else "", "")
+    last = result.requests[-1]
+    rate = "-" if last.tokens_per_s is None else f"{last.tokens_per_s:.1f} tokens/s"
+    memory = "CUDA peak allocated" if result.device.startswith("cuda") else "peak resident memory of the process"
+    table.caption = (f"last request: {last.new_tokens} new tokens, {rate}, first text after {last.first_text:.3f} s; "
+                     f"{memory} {format_bytes(last.peak_memory_bytes)}")
+    return table

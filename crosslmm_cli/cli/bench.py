@@ -253,3 +253,55 @@ def video_command(
         return
     typer.echo(video_bench.machine_description())
     typer.echo(video_bench.format_table(rows))
+
+
+@bench_app.command("e2e", no_args_is_help=True)
+def e2e_command(
+    video: Annotated[str, typer.Argument(metavar="VIDEO", help="The video file.", show_default=False)],
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="What to ask.")] = "Describe what happens in this video.",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Preset name, checkpoint directory or hub id (default: as `crosslmm ask`).")] = None,
+    frames: Annotated[int | None, typer.Option("--frames", "-n", min=1, help="Frames to sample (default: the model's).")] = None,
+    tokens_per_frame: Annotated[int | None, typer.Option("--tokens-per-frame", min=1, help="Visual tokens per frame (default: the model's).")] = None,
+    quantize: Annotated[str | None, typer.Option(help="4bit, 8bit or none (default: 4bit on CUDA, none elsewhere).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: 1 for a small model on CPU, else torch's choice).")] = None,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")] = 64,
+    repeats: Annotated[int, typer.Option(min=1, help="Requests after loading; the first is reported apart, the rest as a median.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The time a user waits for an answer: load, decode, encode, prompt, first token, full answer."""
+    try:
+        from crosslmm_cli.cli.common import Session
+        from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
+    except ImportError:
+        raise _fail("the inference engine (crosslmm_cli.inference) is not part of this build", 1) from None
+    from crosslmm_cli.bench.e2e import run_e2e_benchmark
+    from crosslmm_cli.errors import ModelLoadError, for_input
+
+    try:
+        run = RunOptions(
+            model=ModelOptions(ref=model, quantize=quantize, device=device, tokens_per_frame=tokens_per_frame, threads=threads),
+            frames=FrameOptions(num_frames=frames), generation=GenerationOptions(max_new_tokens=max_new_tokens),
+            use_cache=False,  # decode and encode every time: they are stages we measure
+        )
+        from crosslmm_cli import video as video_input
+
+        video_input.probe(video)  # a bad path fails now, not after loading the model
+        session = Session.start(run)
+        result = run_e2e_benchmark(session.load_engine, session.pipeline, video, question, run.generation,
+                                   repeats=repeats, progress=lambda message: session.note(f"... {message}"))
+    except ModelLoadError as error:
+        raise _fail(_line(error), 3) from None
+    except Exception as error:  # noqa: BLE001 - the video's and anything else's: one line naming the video
+        typed = for_input(error, video)
+        raise _fail(_line(typed), getattr(typed, "exit_code", 1)) from None
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    from crosslmm_cli.bench.report import e2e_table
+
+    console = _console()
+    console.print(e2e_table(result))
+    console.print(f"answer: {result.answer!r}", markup=False, soft_wrap=True)

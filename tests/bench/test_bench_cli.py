@@ -161,3 +161,10 @@ def test_small_models_run_on_one_cpu_thread_by_default(app):
         assert json.loads(result.stdout)["environment"]["torch_threads"] == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_e2e_command_without_the_inference_engine(app, tmp_path):
+    if importlib.util.find_spec("crosslmm_cli.inference") is not None:
+        pytest.skip("the inference engine is present (tests/bench/test_bench_e2e.py covers the command)")
+    result = invoke(app, ["bench", "e2e", str(tmp_path / "clip.mp4")])
+    assert result.exit_code == 1 and "inference engine (crosslmm_cli.inference) is not part of this build" in result.stderr
