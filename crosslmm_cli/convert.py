@@ -113,6 +113,24 @@ def cross_attention_weights(config: CrossLMMConfig, llm_state: dict[str, torch.T
     return weights
 
 
+def model_from_state(config: CrossLMMConfig, state: dict[str, torch.Tensor], source: object) -> torch.nn.Module:
+    """A CrossLMM whose parameters are exactly the tensors of `state`: built on the meta device and
+    assigned, so no random initialisation runs and no second copy of the weights is made."""
+    import torch
+
+    from .modeling import CrossLMMForConditionalGeneration
+
+    with torch.device("meta"):
+        model = CrossLMMForConditionalGeneration(config)
+    expected = set(model.state_dict())
+    missing, unexpected = expected - set(state), set(state) - expected
+    if missing or unexpected:
+        raise CheckpointError(f"{source}: unexpected weight layout (missing {sorted(missing)[:3]}, "
+                              f"extra {sorted(unexpected)[:3]})")
+    model.load_state_dict(state, strict=True, assign=True)
+    return model
+
+
 def convert_llava_onevision(
     src_dir: str | Path,
     dst_dir: str | Path,
@@ -132,7 +150,6 @@ def convert_llava_onevision(
     import torch
     from transformers import AutoTokenizer, LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
 
-    from .modeling import CrossLMMForConditionalGeneration
     from .modeling.checkpoint_files import read_json_object
     from .modeling.image_processing import CrossLMMImageProcessor
     from .modeling.processing import CrossLMMProcessor
@@ -164,13 +181,7 @@ def convert_llava_onevision(
     del llava
 
     config.dtype = dtype
-    with torch.device("meta"):
-        model = CrossLMMForConditionalGeneration(config)
-    expected = set(model.state_dict())
-    missing, unexpected = expected - set(state), set(state) - expected
-    if missing or unexpected:
-        raise CheckpointError(f"{src}: unexpected weight layout (missing {sorted(missing)[:3]}, extra {sorted(unexpected)[:3]})")
-    model.load_state_dict(state, strict=True, assign=True)
+    model = model_from_state(config, state, source=src)
     dst.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(dst)
 

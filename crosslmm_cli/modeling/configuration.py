@@ -65,7 +65,7 @@ class CrossLMMConfig(PreTrainedConfig):
     vision_feature_layer: which encoder hidden state feeds the model (-1 = last layer, before the
         post-layernorm, as LLaVA-OneVision does).
     vision_chunk_size: frames encoded per vision-encoder call, so 256+ frames never hold every
-        activation at once.
+        activation at once (8 frames of SigLIP-so400m: ~140 MB of activations in 16-bit).
     video_token_id: id of the video placeholder token in the tokenizer.
     video_newline: append one learned embedding after the last frame (LLaVA-OneVision).
     """
@@ -100,7 +100,7 @@ class CrossLMMConfig(PreTrainedConfig):
     kv_source: str = "projected"
     cross_attention_kv_dtype: str | None = None
     vision_feature_layer: int = -1
-    vision_chunk_size: int = 16
+    vision_chunk_size: int = 8
     video_token_id: int = 151647
     video_newline: bool = True
     projector_hidden_act: str = "gelu"

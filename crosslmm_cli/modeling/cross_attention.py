@@ -27,6 +27,17 @@ from .cache import CrossLMMCache
 from .configuration import CrossLMMConfig
 
 
+#: Visual tokens projected per step (projector, K/V norm and projections). The K/V norm works in
+#: float32, so a step's transient memory is ~10 bytes x tokens x width: with frames of 729 tokens and
+#: the 7B width that is 73 MB for 2048 tokens, where 16 frames at once took 418 MB.
+PROJECTION_CHUNK_TOKENS = 2048
+
+
+def frames_per_chunk(tokens_per_frame: int) -> int:
+    """Whole frames per projection step: as many as fit in PROJECTION_CHUNK_TOKENS, at least one."""
+    return max(1, PROJECTION_CHUNK_TOKENS // max(1, tokens_per_frame))
+
+
 @dataclass
 class VisualContext:
     """What the cross-attention layers need for one forward pass.
@@ -106,6 +117,21 @@ class CrossLMMCrossAttention(nn.Module):
         out = out.view(batch, kv_heads, groups, length, self.head_dim).permute(0, 3, 1, 2, 4)
         return self.o_proj(out.reshape(batch, length, -1))
 
+    def attend_own_frame_chunked(self, hidden: torch.Tensor, source: torch.Tensor, chunk_frames: int) -> torch.Tensor:
+        """`attend_own_frame` with K/V projected a chunk of frames at a time and dropped after use.
+
+        Frames never read each other here, so V2V needs no K/V of all frames at once: they would
+        cost 2*T*N*kv_dim values per layer (382 MB at 256 frames for the 7B shape), for nothing.
+        hidden (B, T, Q, D), source (B, T, N, D_src) -> (B, T*Q, D). K/V stay in the compute dtype:
+        they are not cached, so `cross_attention_kv_dtype` (a storage dtype) does not apply.
+        """
+        outputs = []
+        for start in range(0, hidden.shape[1], chunk_frames):
+            stop = start + chunk_frames
+            key, value = self.project_key_values(source[:, start:stop], chunk_frames)
+            outputs.append(self.attend_own_frame(hidden[:, start:stop], key, value))  # (B, n*Q, D)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
+
     def attend_own_frame(self, hidden: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Frame t's queries read frame t's tokens only. hidden (B, T, Q, D) -> (B, T*Q, D)."""
         batch, frames, queries, _ = hidden.shape
@@ -143,13 +169,14 @@ class CrossLMMDualCrossAttention(nn.Module):
         v2v_delta = t2v_delta = None
 
         if self.v2v is not None and "v2v" in context.blocks and visual_mask is not None and context.kv_source is not None:
-            key, value = self.v2v.project_key_values(context.kv_source, context.chunk_frames, context.kv_dtype)
             frames, per_frame = context.num_frames, context.tokens_per_frame
             visual = x[visual_mask].view(batch, frames, per_frame, dim)
             if context.v2v_scope == "frame":
-                out = self.v2v.attend_own_frame(visual, key, value)
+                out = self.v2v.attend_own_frame_chunked(visual, context.kv_source, context.chunk_frames)
             else:
+                key, value = self.v2v.project_key_values(context.kv_source, context.chunk_frames)
                 out = self.v2v.attend_all_frames(visual.view(batch, frames * per_frame, dim), key, value)
+                del key, value  # before T2V projects its own
             v2v_delta = torch.tanh(self.gate_v2v).to(out.dtype) * out
 
         if self.t2v is not None and "t2v" in context.blocks:

@@ -23,7 +23,7 @@ from transformers.modeling_utils import slice_logits_to_keep
 
 from .cache import CrossLMMCache
 from .configuration import CROSS_ATTENTION_BLOCKS, CrossLMMConfig, square_side
-from .cross_attention import CrossLMMDualCrossAttention, VisualContext
+from .cross_attention import CrossLMMDualCrossAttention, VisualContext, frames_per_chunk
 from .pooling import pool_grid
 from .text_model import CrossLMMTextModel
 from .vision import FrameEncoder
@@ -116,8 +116,9 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
         self, video_features: torch.Tensor, tokens_per_frame: int, with_key_values: bool, pooling: str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Encoder features (B, T, N, D_v) -> pooled LLM tokens (B, T*s*s [+1 newline], D) and the
-        cross-attention K/V source (B, T, N_kv, D_src), computed a chunk of frames at a time so the
-        projected full grid (T*N x D, gigabytes for long videos) never exists at once."""
+        cross-attention K/V source (B, T, N_kv, D_src), computed a few frames at a time (about
+        PROJECTION_CHUNK_TOKENS tokens) so the projector's activations on the full grid never exist
+        for more than a few frames at once."""
         config = self.config
         batch, frames, tokens, _ = video_features.shape
         grid, side, kv_side = config.vision_grid_side, math.isqrt(tokens_per_frame), config.kv_grid_side
@@ -131,8 +132,9 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
         kv_source = flat.new_empty((batch * frames, kv_side * kv_side, source_dim), dtype=dtype) if with_key_values else None
         mode = pooling or config.pooling
         project, pool = self.multi_modal_projector, lambda x, s: pool_grid(x, grid, s, mode)
-        for start in range(0, batch * frames, config.vision_chunk_size):
-            chunk = flat[start : start + config.vision_chunk_size].to(dtype)
+        step = frames_per_chunk(grid * grid)
+        for start in range(0, batch * frames, step):
+            chunk = flat[start : start + step].to(dtype)
             stop = start + chunk.shape[0]
             if config.pool_position == "after_projector":
                 projected = project(chunk)
@@ -217,6 +219,9 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
             frames = video_features.shape[1]
             video_features = video_features.to(inputs_embeds.device)
             video_tokens, kv_source = self.prepare_video_tokens(video_features, tokens_per_frame, bool(blocks), pooling)
+            # The encoder output (T*729 x D_v) is not needed past this point: when we computed it from
+            # pixels, nothing else holds it, and dropping it here frees it before the LLM's peak.
+            video_features = None
             video_mask, frame_mask = self._frame_token_mask(input_ids, frames, tokens_per_frame)
             inputs_embeds = inputs_embeds.masked_scatter(video_mask[..., None], video_tokens.to(inputs_embeds.dtype))
             if blocks:
@@ -247,7 +252,7 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
             v2v_scope=self.config.v2v_scope,
             cache=cache,
             kv_dtype=getattr(torch, kv_dtype) if kv_dtype else None,
-            chunk_frames=self.config.vision_chunk_size,
+            chunk_frames=frames_per_chunk(self.config.kv_grid_side**2),
         )
 
 

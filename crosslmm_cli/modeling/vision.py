@@ -46,8 +46,15 @@ class FrameEncoder(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(F, 3, H, W) -> (F, N, D_v), computed `chunk_size` frames at a time."""
         dtype = next(self.vision_tower.parameters()).dtype
-        chunks = [
-            self._encode_chunk(pixel_values[i : i + self.chunk_size].to(dtype))
-            for i in range(0, pixel_values.shape[0], self.chunk_size)
-        ]
-        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+        frames, step = pixel_values.shape[0], self.chunk_size
+        first = self._encode_chunk(pixel_values[:step].to(dtype))
+        if frames <= step:
+            return first
+        # Written into place chunk by chunk: a list of chunks plus torch.cat would hold the
+        # features twice at the end (430 MB extra at 256 frames for SigLIP-so400m in 16-bit).
+        features = first.new_empty((frames, *first.shape[1:]))
+        features[:step] = first
+        del first
+        for start in range(step, frames, step):
+            features[start : start + step] = self._encode_chunk(pixel_values[start : start + step].to(dtype))
+        return features

@@ -93,9 +93,9 @@ def init_crosslmm(
     from transformers import AutoModelForCausalLM, GenerationConfig
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
-    from crosslmm_cli.convert import cross_attention_weights
+    from crosslmm_cli.convert import cross_attention_weights, model_from_state
     from crosslmm_cli.loading import resolve_checkpoint, set_stop_tokens
-    from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
+    from crosslmm_cli.modeling import CrossLMMConfig
     from crosslmm_cli.modeling.configuration import every_kth_layer
     from crosslmm_cli.modeling.modeling_crosslmm import CrossLMMMultiModalProjector
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
@@ -153,13 +153,7 @@ def init_crosslmm(
     del vision_model, llm_model
 
     config.dtype = weights_dtype
-    with torch.device("meta"):
-        model = CrossLMMForConditionalGeneration(config)
-    expected = set(model.state_dict())
-    missing, unexpected = expected - set(state), set(state) - expected
-    if missing or unexpected:
-        raise CheckpointError(f"unexpected weight layout (missing {sorted(missing)[:3]}, extra {sorted(unexpected)[:3]})")
-    model.load_state_dict(state, strict=True, assign=True)
+    model = model_from_state(config, state, source=output)
     output.mkdir(parents=True, exist_ok=True)
     if (llm_dir / "generation_config.json").is_file():
         model.generation_config = GenerationConfig.from_pretrained(llm_dir)

@@ -1,0 +1,307 @@
+"""`crosslmm bench`: measure CrossLMM against the full-token baseline, frame sampling, and a request end to end.
+
+Thin commands over `crosslmm_cli.bench`; torch is imported inside the commands only. Progress goes
+to stderr, results (a table, or JSON with --json) to stdout.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Annotated
+
+import typer
+
+bench_app = typer.Typer(
+    name="bench",
+    help="Benchmarks: CrossLMM vs the full-token baseline (model), frame sampling (video), one request (e2e).",
+    no_args_is_help=True,
+)
+
+SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """One line on stderr, then exit (2: bad options, 1: the run failed, 3: the model could not be loaded)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def parse_size(text: str) -> int:
+    """'12GB', '11.5 GiB', '800MB', '1e9' -> bytes."""
+    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in SIZE_UNITS:
+        raise ValueError(f"--memory-limit: cannot read {text!r} as a size (e.g. 12GB, 800MB, 11.5GiB)")
+    try:
+        return int(float(match.group(1)) * SIZE_UNITS[unit])
+    except ValueError:
+        raise ValueError(f"--memory-limit: cannot read {text!r} as a size (e.g. 12GB, 800MB, 11.5GiB)") from None
+
+
+def parse_ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError(f"{option}: expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{option}: expected at least one integer")
+    return values
+
+
+@bench_app.command("model")
+def model_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="A shape preset (random weights: cpu-small, qwen2.5-1.5b, qwen2.5-7b, ...) or a checkpoint directory. Default: cpu-small on CPU, qwen2.5-7b on a GPU.")] = "auto",
+    frames: Annotated[str | None, typer.Option(help="Frame counts, comma-separated. Default: 8,32,64,128,256 (32,256,512 with --computed).")] = None,
+    tokens_per_frame: Annotated[str, typer.Option("--tokens-per-frame", help="CrossLMM tokens per frame, comma-separated.")] = "1,9,16",
+    baseline: Annotated[int, typer.Option("--baseline-tokens-per-frame", help="Tokens per frame of the full-token baseline (cross-attention shut, bilinear pooling); 0 = no baseline.")] = 196,
+    weights: Annotated[str, typer.Option(help="Weight precisions: 16bit (bfloat16), 4bit (bitsandbytes NF4), 32bit.")] = "16bit,4bit",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    repeats: Annotated[int, typer.Option(help="Timed prefills per configuration at most (median reported).")] = 3,
+    min_time: Annotated[float, typer.Option("--min-time", help="Stop repeating once the timed prefills took this many seconds.")] = 2.0,
+    decode_tokens: Annotated[int, typer.Option("--decode-tokens", help="Greedy tokens decoded to measure tokens/s (0: skip).")] = 16,
+    text_tokens: Annotated[int, typer.Option("--text-tokens", help="Prompt tokens besides the video.")] = 64,
+    memory_limit: Annotated[str | None, typer.Option("--memory-limit", help="Mark configurations needing more (weights + inputs + prefill) as out of memory, e.g. 12GB.")] = None,
+    kv_tokens_per_frame: Annotated[int | None, typer.Option("--kv-tokens-per-frame", help="Shape presets: cross-attention K/V tokens per frame (e.g. 196; default: the encoder's 729).")] = None,
+    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="Shape presets: storage dtype of the cached cross-attention K/V (e.g. float8_e4m3fn).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: 1 for small models on a CPU, as the other commands do; else torch's choice).")] = None,
+    computed: Annotated[bool, typer.Option("--computed", help="Run nothing: print MACs and memory computed from the shape (for shapes too large for this machine).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    save: Annotated[str | None, typer.Option("--save", help="Also write the JSON to FILE.")] = None,
+    from_json: Annotated[str | None, typer.Option("--from-json", help="Run nothing: show (and --plot) a run saved with --save.")] = None,
+    plot: Annotated[str | None, typer.Option(help="Also draw the paper's Figure 4 panels for this run to FILE (.png, .svg, .pdf; needs matplotlib).")] = None,
+) -> None:
+    """Prefill compute, peak memory, prefill time and decoding speed: CrossLMM at a few tokens per frame vs the full-token baseline."""
+    from crosslmm_cli.errors import CrossLMMError, ModelLoadError
+
+    try:
+        frame_counts = parse_ints(frames or ("32,256,512" if computed else "8,32,64,128,256"), "--frames")
+        tokens = parse_ints(tokens_per_frame, "--tokens-per-frame")
+        weight_kinds = tuple(w.strip() for w in weights.split(",") if w.strip())
+        limit = parse_size(memory_limit) if memory_limit else None
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    if plot:  # fail before a long run, not after it
+        from crosslmm_cli.bench.plot import PlotUnavailable, _pyplot
+
+        try:
+            _pyplot()
+        except PlotUnavailable as error:
+            raise _fail(f"{error} (hint: {error.hint})") from None
+
+    import torch
+
+    from crosslmm_cli.bench.model import ModelBenchOptions
+
+    if model == "auto":
+        model = "qwen2.5-7b" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
+    if threads is not None and threads < 1:
+        raise _fail("--threads must be >= 1")
+    torch.set_num_threads(threads or _default_threads(model, device))
+    options = ModelBenchOptions(
+        model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=baseline or None,
+        weights=weight_kinds, device=device, text_tokens=text_tokens, repeats=repeats, min_repeat_time_s=min_time,
+        decode_tokens=decode_tokens, memory_limit_bytes=limit, kv_tokens_per_frame=kv_tokens_per_frame, kv_dtype=kv_dtype,
+    )
+    if computed:
+        _computed(options, as_json)
+        return
+    try:
+        result = _load(from_json) if from_json else _run(options)
+    except ModelLoadError as error:
+        raise _fail(_line(error), 3) from None
+    except (ValueError, CrossLMMError) as error:
+        raise _fail(_line(error)) from None
+    _show(result, as_json)
+    if save:
+        from pathlib import Path
+
+        from crosslmm_cli.bench.report import to_json
+
+        Path(save).write_text(to_json(result) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {save}", err=True)
+    if plot:
+        from crosslmm_cli.bench.plot import plot_figure4
+
+        written = plot_figure4(result, plot)
+        typer.echo(f"wrote {written}", err=True)
+
+
+def _default_threads(model: str, device: str) -> int:
+    """The tool's CPU policy: one thread for a small model (OpenMP's synchronisation costs more than
+    its narrow matmuls, far more on a busy machine), torch's own choice otherwise."""
+    import torch
+
+    from crosslmm_cli.bench.build import is_shape_name, shape_config
+    from crosslmm_cli.cli.training_options import SMALL_MODEL_WIDTH, model_width
+
+    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    try:
+        width = shape_config(model).text_config.hidden_size if is_shape_name(model) else model_width(model)
+    except ValueError:
+        width = None
+    return 1 if on_cpu and width is not None and width < SMALL_MODEL_WIDTH else torch.get_num_threads()
+
+
+def _load(path: str):
+    import json
+    from pathlib import Path
+
+    from crosslmm_cli.bench.model import ModelBenchResult
+
+    try:
+        return ModelBenchResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a run saved by `crosslmm bench model --save` ({type(error).__name__}: {error})") from None
+
+
+def _line(error: BaseException) -> str:
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    hint = getattr(error, "hint", None)
+    return f"{text} (hint: {hint})" if hint else text
+
+
+def _run(options):
+    from rich.console import Console
+
+    from crosslmm_cli.bench.model import run_model_benchmark
+
+    console = Console(stderr=True)
+    with console.status("starting", spinner="dots") as status:
+        return run_model_benchmark(options, progress=lambda message: status.update(message))
+
+
+def _show(result, as_json: bool) -> None:
+    from crosslmm_cli.bench.report import check_targets, model_table, to_json
+
+    if as_json:
+        typer.echo(to_json(result))
+        return
+    console = _console()
+    env = result.environment
+    console.print(f"machine: {env['cpu']}, {env['cpu_cores']} cores, {env['ram_bytes'] / 1e9:.0f} GB RAM"
+                  + (f", {env['gpu']}" if "gpu" in env else "") + f"; torch threads {env['torch_threads']}; "
+                  + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
+    console.print(f"load average at start / end: {env['load_average_start']} / {env['load_average_end']}; "
+                  f"run took {result.seconds:.0f} s")
+    for weights in result.options.weights:
+        console.print(model_table(result, weights))
+    for check in check_targets(result):
+        console.print(("  " if check.passed else "! ") + check.describe(), markup=False)
+
+
+def _console():
+    """stdout; wide enough for the tables when it is not a terminal (a file, a pipe, a test)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def _computed(options, as_json: bool) -> None:
+    from crosslmm_cli.bench.build import is_shape_name
+    from crosslmm_cli.bench.computed import computed_report, computed_tables
+
+    if not is_shape_name(options.model):
+        raise _fail(f"--computed needs a shape preset, not {options.model!r}")
+    try:
+        report = computed_report(options)
+    except ValueError as error:
+        raise _fail(_line(error)) from None
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(report, indent=2))
+        return
+    console = _console()
+    for table in computed_tables(report):
+        console.print(table)
+
+
+@bench_app.command("video")
+def video_command(
+    frames: Annotated[str, typer.Option(help="Frame counts, comma-separated.")] = "8,32,64",
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="Where the generated test videos are kept.")] = None,
+    naive_slice: Annotated[float, typer.Option("--naive-slice", help="Seconds decoded for the decode-everything baseline.")] = 60.0,
+    repeats: Annotated[int, typer.Option(help="Runs per row; the fastest is reported.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Frame sampling: how long sampling N frames from a 1-hour video takes, by backend, and its memory."""
+    try:
+        frame_counts = parse_ints(frames, "--frames")
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    try:
+        from crosslmm_cli.bench import video as video_bench
+    except ImportError:
+        raise _fail("the frame-sampling benchmark (crosslmm_cli.bench.video) is not part of this build", 1) from None
+    rows = video_bench.run_video_benchmark(
+        cache_dir=cache_dir, frame_counts=frame_counts, naive_slice_s=naive_slice, repeats=repeats,
+        progress=lambda message: print(f"... {message}", file=sys.stderr),
+    )
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(video_bench.machine_description())
+    typer.echo(video_bench.format_table(rows))
+
+
+@bench_app.command("e2e", no_args_is_help=True)
+def e2e_command(
+    video: Annotated[str, typer.Argument(metavar="VIDEO", help="The video file.", show_default=False)],
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="What to ask.")] = "Describe what happens in this video.",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Preset name, checkpoint directory or hub id (default: as `crosslmm ask`).")] = None,
+    frames: Annotated[int | None, typer.Option("--frames", "-n", min=1, help="Frames to sample (default: the model's).")] = None,
+    tokens_per_frame: Annotated[int | None, typer.Option("--tokens-per-frame", min=1, help="Visual tokens per frame (default: the model's).")] = None,
+    quantize: Annotated[str | None, typer.Option(help="4bit, 8bit or none (default: 4bit on CUDA, none elsewhere).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: 1 for a small model on CPU, else torch's choice).")] = None,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")] = 64,
+    repeats: Annotated[int, typer.Option(min=1, help="Requests after loading; the first is reported apart, the rest as a median.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The time a user waits for an answer: load, decode, encode, prompt, first token, full answer."""
+    try:
+        from crosslmm_cli.cli.common import Session
+        from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
+    except ImportError:
+        raise _fail("the inference engine (crosslmm_cli.inference) is not part of this build", 1) from None
+    from crosslmm_cli.bench.e2e import run_e2e_benchmark
+    from crosslmm_cli.errors import ModelLoadError, for_input
+
+    try:
+        run = RunOptions(
+            model=ModelOptions(ref=model, quantize=quantize, device=device, tokens_per_frame=tokens_per_frame, threads=threads),
+            frames=FrameOptions(num_frames=frames), generation=GenerationOptions(max_new_tokens=max_new_tokens),
+            use_cache=False,  # decode and encode every time: they are stages we measure
+        )
+        from crosslmm_cli import video as video_input
+
+        video_input.probe(video)  # a bad path fails now, not after loading the model
+        session = Session.start(run)
+        result = run_e2e_benchmark(session.load_engine, session.pipeline, video, question, run.generation,
+                                   repeats=repeats, progress=lambda message: session.note(f"... {message}"))
+    except ModelLoadError as error:
+        raise _fail(_line(error), 3) from None
+    except Exception as error:  # noqa: BLE001 - the video's and anything else's: one line naming the video
+        typed = for_input(error, video)
+        raise _fail(_line(typed), getattr(typed, "exit_code", 1)) from None
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    from crosslmm_cli.bench.report import e2e_table
+
+    console = _console()
+    console.print(e2e_table(result))
+    console.print(f"answer: {result.answer!r}", markup=False, soft_wrap=True)
