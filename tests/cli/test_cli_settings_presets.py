@@ -129,3 +129,25 @@ def test_conversion_is_cached_atomic_and_removable(tmp_path):
     assert local_path(preset) == target and (target / "config.json").is_file()  # old one intact
     assert not list(target.parent.glob(".*partial*"))
     assert remove(preset) > 0 and local_path(preset) is None
+
+
+def test_bundled_models_are_found_in_the_installed_wheel_layout(tmp_path):
+    """The wheel carries models/ as crosslmm_cli/_models (pyproject's force-include)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import crosslmm_cli
+
+    package = Path(crosslmm_cli.__file__).parent
+    site = tmp_path / "site-packages"
+    shutil.copytree(package, site / "crosslmm_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(package.parent / "models", site / "crosslmm_cli" / "_models")
+    code = ("import json; from crosslmm_cli.presets import bundled_models_dir, load_presets; "
+            "print(bundled_models_dir()); print(json.dumps(sorted(load_presets())))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path).stdout
+    found, names = out.splitlines()
+    assert found == str(site / "crosslmm_cli" / "_models")
+    assert {"demo", "onevision-0.5b", "onevision-7b"} <= set(json.loads(names))
