@@ -97,8 +97,9 @@ def run_batch(
     interrupted = False
     if progress:
         progress.start(len(todo), skipped + failed_before)
-    prefetcher = _Prefetcher(todo, prepare, depth=max(1, prefetch))
+    prefetcher = None
     try:
+        prefetcher = _Prefetcher(todo, prepare, depth=max(1, prefetch))
         for item in prefetcher:
             record, error = _run_one(item, task, question, process, reduce)
             if log is not None:
@@ -116,7 +117,8 @@ def run_batch(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        prefetcher.close()
+        if prefetcher is not None:
+            prefetcher.close()
         if progress:
             progress.stop()
     return BatchSummary(

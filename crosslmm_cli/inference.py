@@ -10,8 +10,10 @@ iterator early (Ctrl-C, a consumer that stops) stops generation at the next toke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -247,15 +249,17 @@ class Answer(Iterator[str]):
             torch.cuda.reset_peak_memory_stats()
         worker = threading.Thread(target=work, name="crosslmm-generate", daemon=True)
         streamer.started = time.perf_counter()
-        worker.start()
         try:
+            with _ctrl_c_held():
+                worker.start()
             for chunk in streamer:
                 if chunk:
                     self.text += chunk
                     yield chunk
         finally:
             stop.set()
-            worker.join()
+            if worker.ident is not None:  # started: never leave it running into interpreter shutdown
+                worker.join()
             self._finish_stats(streamer)
         if failure:
             raise failure[0]
@@ -268,6 +272,21 @@ class Answer(Iterator[str]):
             if streamer.new_tokens > 1 and streamer.last_token_at > streamer.first_token_at:
                 stats.tokens_per_s = (streamer.new_tokens - 1) / (streamer.last_token_at - streamer.first_token_at)
         stats.peak_memory_bytes = peak_memory_bytes(self._engine.device.type)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold SIGINT while a thread starts, so Ctrl-C lands either before it exists or once the code
+    that joins it is in place. (A generation thread still running at interpreter shutdown dies
+    inside torch's C++ frames, and the process aborts instead of exiting with 130.)"""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _generate_kwargs(engine: Engine, options: GenerationOptions) -> dict[str, Any]:
