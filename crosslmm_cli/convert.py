@@ -48,6 +48,10 @@ def crosslmm_config_from_llava(
     vision = llava_config.vision_config
     native = native_tokens_per_frame(vision.image_size, vision.patch_size)
     tokens_per_frame = native if tokens_per_frame is None else tokens_per_frame
+    if kv_tokens_per_frame is None:
+        # Cross-attention reads LLaVA-OneVision's own pooled grid (14x14): what its LLM learned to
+        # read, and 3.7x less K/V memory than the full 27x27 grid (see docs/benchmarks.md).
+        kv_tokens_per_frame = native
     if pooling is None:
         # Bilinear is LLaVA-OneVision's own 2x pooling; far below it, bilinear samples single patches.
         pooling = "bilinear" if tokens_per_frame == native else "area"

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from .model import ModelBenchOptions
 
 #: K/V storage choices compared: (label, kv_tokens_per_frame, cross_attention_kv_dtype).
-KV_VARIANTS = (("729 tokens, 16-bit", None, None), ("196 tokens, 16-bit", 196, None),
-               ("729 tokens, float8", None, "float8_e4m3fn"), ("196 tokens, float8", 196, "float8_e4m3fn"))
+KV_VARIANTS = (("729 tokens, 16-bit", 729, None), ("196 tokens, 16-bit", 196, None),
+               ("729 tokens, float8", 729, "float8_e4m3fn"), ("196 tokens, float8", 196, "float8_e4m3fn"))
 #: What torch's allocator statistics do not count on a GPU: the CUDA context and cuBLAS/cuDNN
 #: workspaces (about 0.4-0.6 GB with torch 2.x on recent GPUs). An assumption, stated as one.
 CUDA_CONTEXT_BYTES = 500 * 10**6

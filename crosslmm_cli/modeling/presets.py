@@ -22,6 +22,11 @@ SIGLIP_SO400M_384 = {
     "vision_use_head": False,
 }
 
+#: Cross-attention reads a 14x14 grid per frame: the grid LLaVA-OneVision's LLM was trained to read,
+#: and the only K/V size consistent with the paper's FLOP and memory figures (docs/benchmarks.md).
+#: The full 27x27 grid costs 3.7x the K/V memory: 17 GB instead of 11 GB at 512 frames for 7B.
+KV_TOKENS_PER_FRAME = 196
+
 _QWEN2_COMMON = {"model_type": "qwen2", "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
                  "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}
 
@@ -46,23 +51,27 @@ SHAPES: dict[str, dict[str, Any]] = {
                           "num_hidden_layers": 2, "num_attention_heads": 1, "image_size": 54, "patch_size": 2},
         "text_config": {**_QWEN2_COMMON, "hidden_size": 64, "intermediate_size": 352, "num_hidden_layers": 4,
                         "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 32000},
+        "kv_tokens_per_frame": KV_TOKENS_PER_FRAME,
     },
     "qwen2.5-0.5b": {
         "vision_config": SIGLIP_SO400M_384,
         "text_config": {**_QWEN2_COMMON, "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
                         "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
                         "tie_word_embeddings": True},
+        "kv_tokens_per_frame": KV_TOKENS_PER_FRAME,
     },
     "qwen2.5-1.5b": {
         "vision_config": SIGLIP_SO400M_384,
         "text_config": {**_QWEN2_COMMON, "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
                         "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936,
                         "tie_word_embeddings": True},
+        "kv_tokens_per_frame": KV_TOKENS_PER_FRAME,
     },
     "qwen2.5-7b": {
         "vision_config": SIGLIP_SO400M_384,
         "text_config": {**_QWEN2_COMMON, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
                         "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064},
+        "kv_tokens_per_frame": KV_TOKENS_PER_FRAME,
     },
 }
 

@@ -80,6 +80,7 @@ def test_converted_model_reproduces_llava_onevision_logits(tmp_path, shape, init
     vision = llava.config.vision_config
     native = native_tokens_per_frame(vision.image_size, vision.patch_size)
     assert model.config.tokens_per_frame == native == processor.tokens_per_frame
+    assert model.config.kv_tokens_per_frame == native  # cross-attention reads LLaVA-OneVision's own pooled grid
     input_ids, video = video_inputs(llava.config, native)
     expected = llava(input_ids=input_ids, pixel_values_videos=video).logits
     got = model(input_ids=input_ids, pixel_values_videos=video).logits

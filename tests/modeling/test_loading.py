@@ -8,7 +8,7 @@ import os
 import bitsandbytes as bnb
 import pytest
 import torch
-from conftest import tiny_model
+from modeling_fixtures import tiny_model
 from transformers import AutoConfig, AutoModelForImageTextToText
 
 from crosslmm_cli.errors import CheckpointError, ModelNotFoundError, OfflineError

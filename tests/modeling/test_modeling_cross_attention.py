@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import tiny_config
+from modeling_fixtures import tiny_config
 
 from crosslmm_cli.modeling.cross_attention import CrossLMMCrossAttention
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 
 import torch
-from conftest import random_video, tiny_model, video_prompt
+from modeling_fixtures import random_video, tiny_model, video_prompt
 
 
 @torch.no_grad()

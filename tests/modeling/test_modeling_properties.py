@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from conftest import random_video, tiny_config, tiny_model, video_prompt
+from modeling_fixtures import random_video, tiny_config, tiny_model, video_prompt
 from transformers import Qwen2ForCausalLM
 
 from crosslmm_cli.modeling import CrossLMMCache, CrossLMMConfig

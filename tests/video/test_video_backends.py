@@ -3,6 +3,7 @@ killed, the next backend runs, and the worker is replaced and recycled."""
 
 import os
 import stat
+import subprocess
 import time
 
 import numpy as np
@@ -63,9 +64,8 @@ def test_auto_uses_decord_only_where_it_is_reliable(media):
 def test_open_gop_h264_is_sent_to_ffmpeg(media, tmp_path, read_number):
     path = tmp_path / "open gop.mp4"
     source = str(media["h264"])
-    from conftest import run_ffmpeg
-
-    run_ffmpeg("-i", source, "-c:v", "libx264", "-preset", "veryfast", "-x264-params", "open-gop=1", "-g", "30", str(path))
+    subprocess.run([ffmpeg_executable(), "-nostdin", "-loglevel", "error", "-y", "-i", source, "-c:v", "libx264",
+                    "-preset", "veryfast", "-x264-params", "open-gop=1", "-g", "30", str(path)], check=True)
     assert decord_unsuitable(probe_file(str(path))) == "open GOPs or edit-list discards"
     frames = sample_frames(path, num_frames=12)
     assert frames.backend == "ffmpeg"

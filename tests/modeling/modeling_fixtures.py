@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
@@ -38,7 +37,3 @@ def random_video(config: CrossLMMConfig, frames: int, batch: int = 1, seed: int 
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(batch, frames, 3, size, size, generator=generator)
 
-
-@pytest.fixture
-def make_model():
-    return tiny_model
