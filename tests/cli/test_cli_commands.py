@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from typer.testing import CliRunner
 
-from conftest import ffmpeg, make_video
+from cli_fixtures import ffmpeg, make_video
 from crosslmm_cli.cli import app
 from crosslmm_cli.inference import Engine
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_video
+from cli_fixtures import make_video
 
 pytestmark = pytest.mark.subprocess
 

@@ -2,7 +2,7 @@ import subprocess
 
 import pytest
 
-from conftest import ffmpeg, make_video
+from cli_fixtures import ffmpeg, make_video
 from crosslmm_cli.errors import InputError
 from crosslmm_cli.subtitles import find_sidecar, load_subtitles, parse_subtitles, read_subtitle_file, select_cues
 
