@@ -24,25 +24,9 @@ from pathlib import Path
 
 
 def build_checkpoint(directory: Path, shape: str) -> Path:
-    import torch
+    from crosslmm_cli.modeling.random_checkpoint import save_random_checkpoint
 
-    from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
-    from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
-    from crosslmm_cli.modeling.presets import config_for_shape
-    from crosslmm_cli.modeling.processing import CrossLMMProcessor
-    from crosslmm_cli.modeling.tokenizer import build_tokenizer
-
-    tokenizer = build_tokenizer(["The video lasts for 60.00 seconds. Describe what happens."] * 8, vocab_size=300)
-    torch.manual_seed(0)
-    config = config_for_shape(shape, text_config={"vocab_size": len(tokenizer)},
-                              video_token_id=tokenizer.convert_tokens_to_ids("<video>"), tokens_per_frame=9)
-    model = CrossLMMForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    model.save_pretrained(directory)
-    size = config.vision_image_size
-    CrossLMMProcessor(CrossLMMImageProcessor(ImageProcessorConfig(height=size, width=size)), tokenizer,
-                      tokens_per_frame=config.tokens_per_frame, video_newline=config.video_newline).save_pretrained(directory)
-    return directory
+    return save_random_checkpoint(directory, shape, tokens_per_frame=9)
 
 
 def make_video(path: Path, seconds: int, pattern: str) -> Path:

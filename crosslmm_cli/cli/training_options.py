@@ -26,9 +26,8 @@ SMALL_MODEL_WIDTH = 512
 
 
 def fail(message: str, code: int, hint: str | None = None) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    if hint:
-        typer.echo(f"hint: {hint}", err=True)
+    """One line on stderr, in the same `error: ... (hint: ...)` form as every other command."""
+    typer.echo(f"error: {message}" + (f" (hint: {hint})" if hint else ""), err=True)
     return typer.Exit(code)
 
 

@@ -30,33 +30,7 @@ def make_video(path: Path, *scenes: tuple[str, float], size: str = "64x48", rate
 
 
 def save_tiny_checkpoint(directory: Path, *, seed: int = 0, gates: float = 0.5) -> Path:
-    """A complete random tiny CrossLMM checkpoint (config, safetensors, tokenizer, processor).
+    """A complete random tiny CrossLMM checkpoint; gates opened (tanh(0.5)) so cross-attention runs."""
+    from crosslmm_cli.modeling.random_checkpoint import save_random_checkpoint
 
-    Gates are opened (tanh(0.5)) so the cross-attention path runs, as in a trained model.
-    """
-    import torch
-
-    from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
-    from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
-    from crosslmm_cli.modeling.presets import config_for_shape
-    from crosslmm_cli.modeling.processing import CrossLMMProcessor
-    from crosslmm_cli.modeling.tokenizer import build_tokenizer
-
-    corpus = ["The video lasts for 12.00 seconds, and frames are uniformly sampled from it."] * 4
-    corpus += ["A red square moves left. A blue circle spins. What happens at the end?"] * 4
-    tokenizer = build_tokenizer(corpus, vocab_size=320)
-    video_token_id = tokenizer.convert_tokens_to_ids("<video>")
-    torch.manual_seed(seed)
-    config = config_for_shape("tiny", text_config={"vocab_size": len(tokenizer)}, video_token_id=video_token_id)
-    model = CrossLMMForConditionalGeneration(config).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if ".gate_" in name:
-                param.fill_(gates)
-    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(directory)
-    image_processor = CrossLMMImageProcessor(ImageProcessorConfig(height=config.vision_image_size, width=config.vision_image_size))
-    CrossLMMProcessor(image_processor, tokenizer, tokens_per_frame=config.tokens_per_frame,
-                      video_newline=config.video_newline).save_pretrained(directory)
-    return directory
+    return save_random_checkpoint(directory, "tiny", seed=seed, gates=gates)

@@ -14,24 +14,12 @@ from transformers import AutoConfig, AutoModelForImageTextToText
 from crosslmm_cli.errors import CheckpointError, ModelNotFoundError, OfflineError
 from crosslmm_cli.loading import UNQUANTIZED_MODULES, load_model
 from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
-from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor
-from crosslmm_cli.modeling.processing import CrossLMMProcessor
-from crosslmm_cli.modeling.tokenizer import build_tokenizer
-
-CORPUS = ["a red circle moves left", "what colour is the square?", "the video lasts 4.00 seconds"] * 20
-
+from crosslmm_cli.modeling.random_checkpoint import random_model
 
 def save_tiny_checkpoint(directory, gates=0.6, **overrides):
-    tokenizer = build_tokenizer(CORPUS, vocab_size=300)
-    overrides.setdefault("text_config", {})
-    overrides["text_config"] = {"vocab_size": len(tokenizer), **overrides["text_config"]}
-    model = tiny_model(gates=gates, video_token_id=tokenizer.convert_tokens_to_ids("<video>"), **overrides)
+    model, processor = random_model("tiny", gates=gates, **overrides)
     model.save_pretrained(directory)
-    image_processor = CrossLMMImageProcessor.from_dict(
-        {"size": {"height": 32, "width": 32}, "resample": 3, "rescale_factor": 1 / 255,
-         "image_mean": [0.5] * 3, "image_std": [0.5] * 3})
-    CrossLMMProcessor(image_processor, tokenizer, tokens_per_frame=model.config.tokens_per_frame,
-                      video_newline=model.config.video_newline).save_pretrained(directory)
+    processor.save_pretrained(directory)
     return model
 
 
@@ -125,18 +113,6 @@ def test_4bit_model_holds_nf4_weights_and_computes_with_them(tmp_path):
     # ...and generates.
     out = model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert out.shape[1] == inputs["input_ids"].shape[1] + 4
-
-
-@torch.no_grad()
-def test_4bit_logits_stay_close_to_full_precision(tmp_path):
-    save_tiny_checkpoint(tmp_path, gates=0.3, text_config={"hidden_size": 256, "intermediate_size": 512,
-                                                          "num_attention_heads": 8, "num_key_value_heads": 2})
-    full, processor = load_model(tmp_path, quantize="none", device="cpu")
-    model, _ = load_model(tmp_path, quantize="4bit", device="cpu")
-    inputs = prompt_inputs(processor)
-    a, b = full(**inputs).logits.flatten(), model(**inputs).logits.flatten()
-    # NF4 keeps ~9% relative error per random 0.02-std weight matrix; a dozen of them in a row stay well correlated.
-    assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.8
 
 
 def test_pickle_weights_are_refused(tmp_path):

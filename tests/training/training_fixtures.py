@@ -9,13 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
-from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
-from crosslmm_cli.modeling.presets import config_for_shape
 from crosslmm_cli.modeling.processing import CrossLMMProcessor
-from crosslmm_cli.modeling.tokenizer import build_tokenizer
+from crosslmm_cli.modeling.random_checkpoint import random_processor, save_random_checkpoint
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 40)}
 QUESTION = "What colour is the video?"
@@ -30,9 +26,7 @@ CORPUS = [
 
 
 def tiny_processor(tokens_per_frame: int = 4, image_size: int = 32) -> CrossLMMProcessor:
-    tokenizer = build_tokenizer(CORPUS * 4, vocab_size=360)
-    image_processor = CrossLMMImageProcessor(ImageProcessorConfig(height=image_size, width=image_size, resample=2))
-    return CrossLMMProcessor(image_processor, tokenizer, tokens_per_frame=tokens_per_frame, video_newline=True)
+    return random_processor(tokens_per_frame, image_size, corpus=CORPUS, vocab_size=360, resample=2)
 
 
 def tiny_checkpoint(path: Path, *, seed: int = 0, processor: CrossLMMProcessor | None = None, gates: float | None = None,
@@ -40,22 +34,8 @@ def tiny_checkpoint(path: Path, *, seed: int = 0, processor: CrossLMMProcessor |
     """Save a random tiny CrossLMM (hidden 32, cross-attention in all 4 layers) with its processor.
 
     `gates` sets every tanh gate's pre-activation (None keeps the initial 0)."""
-    processor = processor or tiny_processor()
-    text = {"vocab_size": len(processor.tokenizer), **overrides.pop("text_config", {})}
-    config = config_for_shape("tiny", text_config=text, video_token_id=processor.video_token_id,
-                              tokens_per_frame=processor.tokens_per_frame, **overrides)
-    torch.manual_seed(seed)
-    model = CrossLMMForConditionalGeneration(config)
-    if gates is not None:
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if ".gate_" in name:
-                    param.fill_(gates)
-    model.generation_config.eos_token_id = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
-    return path
+    return save_random_checkpoint(path, "tiny", seed=seed, gates=gates, processor=processor or tiny_processor(),
+                                  **overrides)
 
 
 def write_video(path: Path, frames: np.ndarray, fps: int = 4) -> Path:
