@@ -238,10 +238,8 @@ def video_command(
         frame_counts = parse_ints(frames, "--frames")
     except ValueError as error:
         raise _fail(str(error)) from None
-    try:
-        from crosslmm_cli.bench import video as video_bench
-    except ImportError:
-        raise _fail("the frame-sampling benchmark (crosslmm_cli.bench.video) is not part of this build", 1) from None
+    from crosslmm_cli.bench import video as video_bench
+
     rows = video_bench.run_video_benchmark(
         cache_dir=cache_dir, frame_counts=frame_counts, naive_slice_s=naive_slice, repeats=repeats,
         progress=lambda message: print(f"... {message}", file=sys.stderr),
@@ -270,11 +268,8 @@ def e2e_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """The time a user waits for an answer: load, decode, encode, prompt, first token, full answer."""
-    try:
-        from crosslmm_cli.cli.common import Session
-        from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
-    except ImportError:
-        raise _fail("the inference engine (crosslmm_cli.inference) is not part of this build", 1) from None
+    from crosslmm_cli.cli.common import Session
+    from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
     from crosslmm_cli.bench.e2e import run_e2e_benchmark
     from crosslmm_cli.errors import ModelLoadError, for_input
 

@@ -67,10 +67,8 @@ class ClipFrames:
 
 def decode_clip(path: Path, sampling: FrameSampling, size: tuple[int, int] | None) -> ClipFrames:
     """Sample frames with `crosslmm_cli.video` (decoded at `size` = (height, width) when given)."""
-    try:
-        from crosslmm_cli import video
-    except ImportError:  # the video package is not part of this build: decord directly
-        return _decode_with_decord(path, sampling, size)
+    from crosslmm_cli import video
+
     try:
         sampled = video.sample_frames(
             path, num_frames=sampling.num_frames, fps=sampling.fps, max_frames=sampling.max_frames,
@@ -80,37 +78,6 @@ def decode_clip(path: Path, sampling: FrameSampling, size: tuple[int, int] | Non
         raise ClipDecodeError(str(error)) from error
     return ClipFrames(np.ascontiguousarray(sampled.array), np.asarray(sampled.timestamps, dtype=np.float64),
                       float(sampled.info.duration))
-
-
-def _decode_with_decord(path: Path, sampling: FrameSampling, size: tuple[int, int] | None) -> ClipFrames:
-    """Uniform sampling (each of T equal bins gives the frame at its centre) with decord.
-
-    Frames come at the stored size (decord's own resizing fails on some sizes); the caller resizes.
-    """
-    try:
-        import decord
-
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-        total, rate = len(reader), float(reader.get_avg_fps()) or 25.0
-    except Exception as error:  # decord raises its own DECORDError and RuntimeError for bad files
-        raise ClipDecodeError(f"{path}: cannot decode ({error})".splitlines()[0]) from error
-    if total < 1:
-        raise ClipDecodeError(f"{path}: no video frames")
-    duration = total / rate
-    if sampling.num_frames is not None:
-        count = sampling.num_frames
-    elif sampling.fps is not None:
-        count = int(min(sampling.max_frames, max(1, round(duration * sampling.fps))))
-    else:
-        count = sampling.max_frames
-    centres = (np.arange(count) + 0.5) * duration / count
-    indices = np.unique(np.clip(np.floor(centres * rate).astype(np.int64), 0, total - 1))
-    try:
-        frames = reader.get_batch(indices.tolist()).asnumpy()
-        timestamps = reader.get_frame_timestamp(indices.tolist())[:, 0].astype(np.float64)
-    except Exception as error:
-        raise ClipDecodeError(f"{path}: decoding failed ({error})".splitlines()[0]) from error
-    return ClipFrames(np.ascontiguousarray(frames), timestamps, duration)
 
 
 def repeat_to(clip: ClipFrames, count: int) -> ClipFrames:

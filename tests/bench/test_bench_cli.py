@@ -109,13 +109,6 @@ def test_computed_needs_a_shape_preset(app, tmp_path):
     assert result.exit_code == 2 and "needs a shape preset" in result.stderr
 
 
-def test_video_command_without_the_video_benchmark(app):
-    if importlib.util.find_spec("crosslmm_cli.bench.video") is not None:
-        pytest.skip("the frame-sampling benchmark is present")
-    result = invoke(app, ["bench", "video", "--frames", "8"])
-    assert result.exit_code == 1 and "not part of this build" in result.stderr
-
-
 def test_parse_size():
     assert parse_size("12GB") == 12 * 10**9
     assert parse_size("11.5 GiB") == int(11.5 * 2**30)
@@ -161,10 +154,3 @@ def test_small_models_run_on_one_cpu_thread_by_default(app):
         assert json.loads(result.stdout)["environment"]["torch_threads"] == 2
     finally:
         torch.set_num_threads(threads)
-
-
-def test_e2e_command_without_the_inference_engine(app, tmp_path):
-    if importlib.util.find_spec("crosslmm_cli.inference") is not None:
-        pytest.skip("the inference engine is present (tests/bench/test_bench_e2e.py covers the command)")
-    result = invoke(app, ["bench", "e2e", str(tmp_path / "clip.mp4")])
-    assert result.exit_code == 1 and "inference engine (crosslmm_cli.inference) is not part of this build" in result.stderr
