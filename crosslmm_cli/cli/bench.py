@@ -67,7 +67,7 @@ def model_command(
     decode_tokens: Annotated[int, typer.Option("--decode-tokens", help="Greedy tokens decoded to measure tokens/s (0: skip).")] = 16,
     text_tokens: Annotated[int, typer.Option("--text-tokens", help="Prompt tokens besides the video.")] = 64,
     memory_limit: Annotated[str | None, typer.Option("--memory-limit", help="Mark configurations needing more (weights + inputs + prefill) as out of memory, e.g. 12GB.")] = None,
-    kv_tokens_per_frame: Annotated[int | None, typer.Option("--kv-tokens-per-frame", help="Shape presets: cross-attention K/V tokens per frame (e.g. 196; default: the encoder's 729).")] = None,
+    kv_tokens_per_frame: Annotated[int | None, typer.Option("--kv-tokens-per-frame", help="Shape presets: cross-attention K/V tokens per frame (default: the preset's, 196; 729 reads every encoder token).")] = None,
     kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="Shape presets: storage dtype of the cached cross-attention K/V (e.g. float8_e4m3fn).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: 1 for small models on a CPU, as the other commands do; else torch's choice).")] = None,
     computed: Annotated[bool, typer.Option("--computed", help="Run nothing: print MACs and memory computed from the shape (for shapes too large for this machine).")] = False,

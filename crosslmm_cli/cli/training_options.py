@@ -21,7 +21,7 @@ from crosslmm_cli.errors import CrossLMMError, ModelLoadError
 TRAINING, DATA, MODEL, OUTPUT = "Training", "Data", "Model", "Output"
 
 #: Below this LLM width a CPU runs the model fastest on one thread: OpenMP's per-op sync costs more
-#: than the matmuls, and far more when other processes share the cores (bench/bench_training_step.py).
+#: than the matmuls, and far more when other processes share the cores (crosslmm_cli/bench/training_step.py).
 SMALL_MODEL_WIDTH = 512
 
 

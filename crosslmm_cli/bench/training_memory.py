@@ -1,6 +1,6 @@
 """Compute (not measure) the GPU memory of the README's training recipes from the real model shapes.
 
-    PYTHONPATH=. python bench/training_memory.py
+    python -m crosslmm_cli.bench.training_memory
 
 No weights are needed: the models are built on the meta device from `crosslmm_cli.modeling.presets`.
 See `crosslmm_cli.training.memory` for what is counted and how.

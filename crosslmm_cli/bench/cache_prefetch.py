@@ -6,7 +6,7 @@
 2. Prefetch: `run_batch` decodes the next video while the model works on this one. Measures the
    wall time of a describe batch against the same work done serially (prepare, then process).
 
-Usage: python bench/bench_cli_cache_prefetch.py [--frames 32] [--videos 6] [--batch-frames 8] [--repeats 3]
+Usage: python -m crosslmm_cli.bench.cache_prefetch [--frames 32] [--videos 6] [--batch-frames 8] [--repeats 3]
 Prints one JSON line per measurement. The model has the `cpu-small` shape with random weights
 (SigLIP at 384 px with 14 px patches, a narrow 8-layer LLM): timings, not answers, matter here.
 """

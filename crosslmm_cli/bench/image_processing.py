@@ -1,7 +1,7 @@
 """Throughput and peak memory of CrossLMMImageProcessor on long, full-resolution videos.
 
 Each configuration runs in a fresh subprocess so its peak RSS is its own. Usage:
-    python bench/bench_image_processing.py [--frames 256] [--height 1080] [--width 1920]
+    python -m crosslmm_cli.bench.image_processing [--frames 256] [--height 1080] [--width 1920]
 Prints one JSON line per configuration.
 """
 

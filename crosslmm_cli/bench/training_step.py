@@ -1,7 +1,7 @@
 """Time of one training step (forward, backward, AdamW) of a small CrossLMM on CPU, by thread count,
 and of loading a clip's frames from the frame cache versus decoding it.
 
-    PYTHONPATH=. python bench/bench_training_step.py [--shape tiny] [--frames 4] [--batch 4] [--steps 20]
+    python -m crosslmm_cli.bench.training_step [--shape tiny] [--frames 4] [--batch 4] [--steps 20]
 
 Prints medians; the machine's load average is printed too, since other processes on the same
 cores change thread-count results the most.
