@@ -22,8 +22,11 @@ class FrameOptions:
     max_frames: int | None = None  # None: DEFAULT_MAX_FRAMES (or the task's own bound)
     start: float | None = None
     end: float | None = None
+    backend: str = "auto"  # video decoder: auto (decord where reliable, else ffmpeg), decord or ffmpeg
 
     def __post_init__(self) -> None:
+        if self.backend not in ("auto", "decord", "ffmpeg"):
+            raise UsageError(f"--backend must be auto, decord or ffmpeg, not {self.backend!r}")
         if self.num_frames is not None and self.fps is not None:
             raise UsageError("--frames and --fps exclude each other")
         if self.num_frames is not None and self.num_frames < 1:

@@ -56,6 +56,8 @@ RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
     "start": (Annotated[Optional[str], _option("--start", panel=FRAMES, metavar="TIME",
               help="Sample from this time on (seconds, mm:ss or h:mm:ss).")], None),
     "end": (Annotated[Optional[str], _option("--end", panel=FRAMES, metavar="TIME", help="Sample up to this time.")], None),
+    "backend": (Annotated[str, _option("--backend", panel=FRAMES, metavar="auto|decord|ffmpeg",
+                help="Video decoder (default: auto: decord where it is reliable, else ffmpeg; the other is tried if one fails).")], "auto"),
     "subtitles": (Annotated[str, _option("--subtitles", panel=FRAMES, metavar="auto|FILE|off",
                   help="Add subtitle lines to the prompt: a sidecar .srt/.vtt or embedded track (auto), a file, or off.")], "auto"),
     "no_cache": (Annotated[bool, _option("--no-cache", panel=FRAMES, help="Neither read nor write the video feature cache.")], False),
@@ -81,6 +83,7 @@ def build_run_options(values: dict[str, Any]) -> RunOptions:
         max_frames=values["max_frames"],
         start=parse_time(values["start"]) if values["start"] is not None else None,
         end=parse_time(values["end"]) if values["end"] is not None else None,
+        backend=values["backend"],
     )
     return RunOptions(
         model=ModelOptions(

@@ -298,3 +298,24 @@ def test_model_comes_from_flag_then_settings_then_environment(videos, tiny_check
     settings_path().write_text(f'model = "{other}"\n')
     assert model_used() == str(other)
     assert model_used("--model", str(tiny_checkpoint)) == str(tiny_checkpoint)
+
+
+def test_backend_flag_chooses_the_decoder_and_bad_names_are_usage_errors(videos, tiny_checkpoint, monkeypatch):
+    from crosslmm_cli import video
+
+    used = []
+    original = video.sample_frames
+
+    def recording(path, **kwargs):
+        frames = original(path, **kwargs)
+        used.append((kwargs.get("backend"), frames.backend))
+        return frames
+
+    monkeypatch.setattr(video, "sample_frames", recording)
+    for backend in ("ffmpeg", "decord"):
+        result = invoke("ask", videos / "a.mp4", "What colour?", "--frames", "4", "--no-cache", "--backend", backend,
+                        model=tiny_checkpoint)
+        assert result.exit_code == 0, result.output
+        assert used[-1] == (backend, backend)
+    bad = invoke("ask", videos / "a.mp4", "What colour?", "--backend", "gstreamer", model=tiny_checkpoint)
+    assert bad.exit_code == 2 and "--backend must be auto, decord or ffmpeg, not 'gstreamer'" in bad.stderr
