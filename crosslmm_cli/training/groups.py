@@ -49,6 +49,9 @@ class TrainingPlan:
 
     groups: frozenset[str]
     cross_attention: tuple[str, ...] | None  # None: every block the model has; ("v2v",) in stage 1
+    #: Groups a stage chose rather than --trainable: a model may lack some (no cross-attention, or
+    #: V2V only, as in the Table 2a ablation) and then they are skipped instead of refused.
+    optional: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         blocks = "all" if self.cross_attention is None else (",".join(self.cross_attention) or "off")
@@ -84,7 +87,8 @@ def plan_for(stage: int | None, trainable: str | None, *, lora: bool) -> Trainin
     if lora and "llm" in groups:
         raise ValueError("with --lora/--qlora the LLM trains through its adapters: use 'lora', not 'llm'")
     cross_attention = ("v2v",) if stage == 1 else None
-    return TrainingPlan(groups=groups, cross_attention=cross_attention)
+    optional = frozenset({"v2v", "t2v"}) & groups if stage == 2 and trainable is None else frozenset()
+    return TrainingPlan(groups=groups, cross_attention=cross_attention, optional=optional)
 
 
 def apply_plan(named_parameters: Iterable[tuple[str, object]], groups: frozenset[str]) -> dict[str, int]:

@@ -160,9 +160,10 @@ def prepare_model(model_path: str, plan: TrainingPlan, settings: ModelSettings, 
     torch.manual_seed(seed)
     trainable = load_for_training(model_path, settings, tokens_per_frame=tokens_per_frame, adapters="lora" in plan.groups)
     counts = apply_plan(trainable.model.named_parameters(), plan.groups)
-    empty = sorted(group for group, count in counts.items() if count == 0)
-    if empty:
-        raise TrainingSetupError(f"{model_path}: the model has no parameters in group(s) {', '.join(empty)}")
+    empty = sorted(group for group, count in counts.items() if count == 0 and group not in plan.optional)
+    counts = {group: count for group, count in counts.items() if count}
+    if empty or not counts:
+        raise TrainingSetupError(f"{model_path}: the model has no parameters in group(s) {', '.join(empty or sorted(plan.groups))}")
     master_weights_to_float32(trainable.model)
     return trainable, counts
 

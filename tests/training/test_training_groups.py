@@ -33,6 +33,8 @@ def test_parameter_names_map_to_groups():
 
 def test_stages_and_group_lists():
     assert plan_for(1, None, lora=False) == TrainingPlan(frozenset({"projector", "v2v"}), ("v2v",))
+    assert plan_for(2, None, lora=False).optional == frozenset({"v2v", "t2v"})
+    assert plan_for(2, "v2v,llm", lora=False).optional == frozenset()
     assert plan_for(2, None, lora=False).groups == frozenset({"vision", "projector", "v2v", "t2v", "llm"})
     assert plan_for(2, None, lora=True).groups == frozenset({"vision", "projector", "v2v", "t2v", "lora"})
     assert plan_for(None, "gates, projector", lora=False) == TrainingPlan(frozenset({"gates", "projector"}), None)
@@ -116,3 +118,20 @@ def test_gradient_checkpointing_gives_the_same_gradients(gated_dir, colour_data)
             assert recomputed[name] is None, name
         else:
             torch.testing.assert_close(recomputed[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_stage_2_trains_a_model_without_cross_attention_but_named_groups_must_exist(tmp_path):
+    """The Table 2a baselines have no (or one kind of) cross-attention block: stage 2 trains what is there."""
+    from crosslmm_cli.training.errors import TrainingSetupError
+
+    plain = tiny_checkpoint(tmp_path / "plain", cross_attention_layers=[])
+    v2v_only = tiny_checkpoint(tmp_path / "v2v", cross_attention_blocks=["v2v"])
+    _, counts = prepare_model(str(plain), plan_for(2, None, lora=False), ModelSettings(), seed=0)
+    assert set(counts) == {"vision", "projector", "llm"} and all(counts.values())
+    _, counts = prepare_model(str(v2v_only), plan_for(2, None, lora=False), ModelSettings(), seed=0)
+    assert {"vision", "projector", "llm", "v2v"} <= set(counts)
+    assert counts.get("t2v", 0) < counts["v2v"]  # t2v: at most the norm it would share with V2V
+    with pytest.raises(TrainingSetupError, match="no parameters in group.s. t2v"):
+        prepare_model(str(plain), plan_for(None, "projector,t2v", lora=False), ModelSettings(), seed=0)
+    with pytest.raises(TrainingSetupError, match="no parameters in group.s. v2v"):
+        prepare_model(str(plain), plan_for(1, None, lora=False), ModelSettings(), seed=0)
