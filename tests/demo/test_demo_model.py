@@ -7,13 +7,11 @@ The accuracy bar comes from the model card's own measurement (models/demo/eval.j
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 
 import pytest
-from demo_fixtures import BAR_TASKS, DEMO_DIR, EXAMPLES, FRAMES, REPO, bar_accuracy, card_claims, truth
+from demo_fixtures import BAR_TASKS, DEMO_DIR, EXAMPLES, FRAMES, bar_accuracy, card_claims, truth
 
-sys.path.insert(0, str(REPO / "bench"))
 
 #: Allowed shortfall against the card's score on the same questions (the first N_CLIPS clips of its
 #: eval set, about 60 bar questions, one question ~1.7 points): other ffmpeg or torch builds may
@@ -48,7 +46,7 @@ def test_demo_answers_held_out_questions_as_accurately_as_its_card_says(demo, he
 
 def test_demo_descriptions_name_the_background_it_sees(demo, held_out):
     """What the shipped model did learn from pixels: the background, first clause of every caption."""
-    from describe_quality import background
+    from crosslmm_cli.bench.describe_quality import background
 
     model, processor = demo
     items = [item for item in held_out if item.task == "describe"]  # answer: the true caption
