@@ -2,6 +2,7 @@
 batch killed mid-run and resumed."""
 
 import json
+import os
 import resource
 import shutil
 import signal
@@ -97,8 +98,15 @@ def start_and_stop(command: list[str], out: Path, sig: int, after: int) -> subpr
 
 
 def test_interrupted_and_killed_batch_resumes_and_every_input_ends_with_exactly_one_ok_record(clips, tiny_checkpoint, tmp_path):
+    # 32 inputs (hard links to the 8 clips): long enough that a loaded machine cannot finish the
+    # batch between the test seeing a record and the signal landing.
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    sources, clips = clips, [folder / f"{k:02d}.mp4" for k in range(32)]
+    for k, link in enumerate(clips):
+        os.link(sources[k % len(sources)], link)
     out = tmp_path / "results.jsonl"
-    command = [*crosslmm(), "batch", str(clips[0].parent), "--output", str(out), "--model", str(tiny_checkpoint),
+    command = [*crosslmm(), "batch", str(folder), "--output", str(out), "--model", str(tiny_checkpoint),
                "--frames", "8", "--max-new-tokens", "48", "--temperature", "1", "--seed", "0", "--no-cache"]
 
     ctrl_c = start_and_stop(command, out, signal.SIGINT, after=1)
