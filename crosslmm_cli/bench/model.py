@@ -171,7 +171,9 @@ class _Case:
         """Greedy decoding `steps` tokens on the prefill's cache; tokens per second."""
         import torch
 
-        cache, token = output.past_key_values, output.logits[:, -1:].argmax(-1)
+        from crosslmm_cli.modeling.cache import CACHE_KWARG
+
+        cache, token = getattr(output, CACHE_KWARG), output.logits[:, -1:].argmax(-1)
         _sync(self.device)
         start = time.perf_counter()
         with torch.no_grad():
@@ -184,6 +186,8 @@ class _Case:
 
 def measure_case(case: _Case, row: ModelBenchRow, options: ModelBenchOptions) -> None:
     """Fill `row` from one counted+tracked prefill, the timed prefills and a decoding loop."""
+    from crosslmm_cli.modeling.cache import CACHE_KWARG
+
     from .flops import MacCounter
     from .memory import measure_peak
 
@@ -192,7 +196,7 @@ def measure_case(case: _Case, row: ModelBenchRow, options: ModelBenchOptions) ->
     with MacCounter(case.model) as counter, measure_peak(case.device, options.memory_limit_bytes, base_bytes=base) as peak:
         output = case.prefill()
     row.macs, row.peak_bytes = counter.counts, peak.peak_bytes
-    cache = output.past_key_values
+    cache = getattr(output, CACHE_KWARG)
     row.cross_attention_kv_bytes = getattr(cache, "cross_attention_nbytes", 0)
     del output, cache
     _release(case.device)

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import torch
 from transformers import DynamicCache
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+#: The name transformers gives the generation cache in model outputs, forward arguments and
+#: `generate()`'s model kwargs: `cache` from 5.24 on, `past_key_values` before. Our own forward
+#: accepts both; calls into transformers use this one, so neither version warns.
+CACHE_KWARG = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 class CrossLMMCache(DynamicCache):

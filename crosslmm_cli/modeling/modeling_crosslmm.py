@@ -18,10 +18,10 @@ from torch import nn
 from transformers import AutoModel, GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
-from transformers.modeling_outputs import ModelOutput
+from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
 
-from .cache import CrossLMMCache
+from .cache import CACHE_KWARG, CrossLMMCache
 from .configuration import CROSS_ATTENTION_BLOCKS, CrossLMMConfig, square_side
 from .cross_attention import CrossLMMDualCrossAttention, VisualContext, frames_per_chunk
 from .pooling import pool_grid
@@ -30,14 +30,9 @@ from .vision import FrameEncoder
 
 
 @dataclass
-class CrossLMMCausalLMOutputWithPast(ModelOutput):
+class CrossLMMCausalLMOutputWithPast(CausalLMOutputWithPast):
     """video_hidden_states: (B, T*s*s [+1], D) the pooled visual tokens that entered the LLM."""
 
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    past_key_values: Cache | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
     video_hidden_states: torch.Tensor | None = None
 
 
@@ -61,7 +56,7 @@ class CrossLMMPreTrainedModel(PreTrainedModel):
     input_modalities = ("video", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["CrossLMMDecoderLayer", "SiglipEncoderLayer", "Siglip2EncoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["past_key_values", "cache"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_attention_backend = True
@@ -239,7 +234,7 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
             output_hidden_states=bool(output_hidden_states),
             **kwargs,
         )
-        return outputs.last_hidden_state, outputs.past_key_values, outputs.hidden_states, video_tokens
+        return outputs.last_hidden_state, getattr(outputs, CACHE_KWARG), outputs.hidden_states, video_tokens
 
     def _visual_context(self, kv_source, frame_mask, frames, tokens_per_frame, blocks, cache) -> VisualContext:
         kv_dtype = self.config.cross_attention_kv_dtype
@@ -298,6 +293,8 @@ class CrossLMMForConditionalGeneration(CrossLMMPreTrainedModel, GenerationMixin)
     ) -> CrossLMMCausalLMOutputWithPast:
         for unused in ("return_dict", "output_attentions"):  # sent by generate(); we return a dataclass, SDPA has no weights
             kwargs.pop(unused, None)
+        if "cache" in kwargs:  # transformers >= 5.24 calls it `cache`
+            past_key_values = kwargs.pop("cache")
         hidden_states, cache, all_hidden, video_tokens = self.model(
             input_ids=input_ids,
             pixel_values_videos=pixel_values_videos,
@@ -318,7 +315,7 @@ class CrossLMMForConditionalGeneration(CrossLMMPreTrainedModel, GenerationMixin)
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size)
         return CrossLMMCausalLMOutputWithPast(
-            loss=loss, logits=logits, past_key_values=cache, hidden_states=all_hidden, video_hidden_states=video_tokens
+            loss=loss, logits=logits, hidden_states=all_hidden, video_hidden_states=video_tokens, **{CACHE_KWARG: cache}
         )
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
@@ -330,9 +327,9 @@ class CrossLMMForConditionalGeneration(CrossLMMPreTrainedModel, GenerationMixin)
 
     def _prepare_cache_for_generation(self, generation_config, model_kwargs, *args, **kwargs):
         super()._prepare_cache_for_generation(generation_config, model_kwargs, *args, **kwargs)
-        cache = model_kwargs.get("past_key_values")
+        cache = model_kwargs.get(CACHE_KWARG)
         if type(cache) is DynamicCache and not getattr(cache, "_is_user_defined", False):
-            model_kwargs["past_key_values"] = CrossLMMCache(
+            model_kwargs[CACHE_KWARG] = CrossLMMCache(
                 config=self.config.get_text_config(decoder=True), offloading=cache.offloading
             )
         elif cache is not None and not isinstance(cache, CrossLMMCache):

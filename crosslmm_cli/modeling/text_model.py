@@ -14,6 +14,7 @@ from transformers.masking_utils import create_causal_mask
 from transformers.modeling_outputs import BaseModelOutputWithPast
 from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer, Qwen2RMSNorm, Qwen2RotaryEmbedding
 
+from .cache import CACHE_KWARG
 from .configuration import CrossLMMConfig
 from .cross_attention import CrossLMMDualCrossAttention, VisualContext
 
@@ -44,9 +45,9 @@ class CrossLMMDecoderLayer(Qwen2DecoderLayer):
             hidden_states=hidden_states,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=use_cache,
             position_embeddings=position_embeddings,
+            **{CACHE_KWARG: past_key_values},
             **kwargs,
         )
         hidden_states = residual + hidden_states
@@ -101,8 +102,8 @@ class CrossLMMTextModel(nn.Module):
                 config=self.config,
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
-                past_key_values=past_key_values,
                 position_ids=position_ids,
+                **{CACHE_KWARG: past_key_values},
             )
 
         hidden_states = inputs_embeds
@@ -124,6 +125,6 @@ class CrossLMMTextModel(nn.Module):
         hidden_states = self.norm(hidden_states)
         return BaseModelOutputWithPast(
             last_hidden_state=hidden_states,
-            past_key_values=past_key_values if use_cache else None,
             hidden_states=all_hidden_states,
+            **{CACHE_KWARG: past_key_values if use_cache else None},
         )
