@@ -22,7 +22,8 @@ BAR_TASKS = ("colour", "shape", "count", "motion")
 
 def setting(run: Path) -> str:
     config = json.loads((run / "init" / "config.json").read_text(encoding="utf-8"))
-    blocks = "none" if not config["cross_attention_layers"] else "+".join(b.upper() for b in config["cross_attention_blocks"])
+    blocks = "+".join(block.upper() for block in config["cross_attention_blocks"])
+    blocks = blocks if config["cross_attention_layers"] else "none"
     return f"{config['tokens_per_frame']} tok/frame, cross-attention {blocks}"
 
 
@@ -58,7 +59,8 @@ def main() -> None:
         for run in args.runs:
             file = run / f"{split}.json"
             if file.exists():
-                print(row(setting(run), json.loads(file.read_text(encoding="utf-8")), run / f"{split}-predictions.jsonl"))
+                summary = json.loads(file.read_text(encoding="utf-8"))
+                print(row(setting(run), summary, run / f"{split}-predictions.jsonl"))
     print("\ntraining\n\n| setting | steps | final loss | seconds | parameters |\n|---|---|---|---|---|")
     for run in args.runs:
         train = json.loads((run / "train.json").read_text(encoding="utf-8"))
