@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-TASKS = ("colour", "shape", "size", "count", "motion", "event", "when", "detail", "describe", "chapters")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from describe_quality import describe_quality  # noqa: E402
+
+TASKS = ("colour", "shape", "size", "count", "motion", "event", "when", "detail", "describe")
 BAR_TASKS = ("colour", "shape", "count", "motion")
 
 
 def setting(run: Path) -> str:
     config = json.loads((run / "init" / "config.json").read_text(encoding="utf-8"))
-    blocks = "none" if not config["cross_attention_layers"] else "+".join(b.upper() for b in config["cross_attention_blocks"])
+    blocks = "+".join(block.upper() for block in config["cross_attention_blocks"])
+    blocks = blocks if config["cross_attention_layers"] else "none"
     return f"{config['tokens_per_frame']} tok/frame, cross-attention {blocks}"
 
 
@@ -32,26 +37,30 @@ def parameters(run: Path) -> int:
         return sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
 
 
-def row(name: str, summary: dict) -> str:
+def row(name: str, summary: dict, predictions: Path) -> str:
     tasks = summary["tasks"]
     bar = [tasks[t] for t in BAR_TASKS if t in tasks]
     bar_accuracy = sum(t["correct"] for t in bar) / max(1, sum(t["n"] for t in bar))
     cells = [f"{100 * tasks[t]['accuracy']:.1f}" if t in tasks else "-" for t in TASKS]
-    return f"| {name} | " + " | ".join(cells) + f" | {100 * bar_accuracy:.1f} | {100 * summary['accuracy']:.1f} |"
+    captions = describe_quality(predictions)
+    return (f"| {name} | " + " | ".join(cells) + f" | {100 * bar_accuracy:.1f} | {100 * summary['accuracy']:.1f} | "
+            f"{100 * captions['background']:.0f} | {100 * captions['scenes']:.0f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args()
-    header = "| setting | " + " | ".join(TASKS) + " | colour+shape+count+motion | all |"
-    rule = "|---" * (len(TASKS) + 3) + "|"
+    header = ("| setting | " + " | ".join(TASKS) + " | colour+shape+count+motion | all | caption: background | "
+              "caption: scenes |")
+    rule = "|---" * (len(TASKS) + 5) + "|"
     for split in ("eval", "eval_novel"):
         print(f"\n{split}.jsonl (accuracy, %)\n\n{header}\n{rule}")
         for run in args.runs:
             file = run / f"{split}.json"
             if file.exists():
-                print(row(setting(run), json.loads(file.read_text(encoding="utf-8"))))
+                summary = json.loads(file.read_text(encoding="utf-8"))
+                print(row(setting(run), summary, run / f"{split}-predictions.jsonl"))
     print("\ntraining\n\n| setting | steps | final loss | seconds | parameters |\n|---|---|---|---|---|")
     for run in args.runs:
         train = json.loads((run / "train.json").read_text(encoding="utf-8"))

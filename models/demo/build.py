@@ -8,17 +8,20 @@ and `--tokens-per-frame` change the model, nothing else.
     PYTHONPATH=. python models/demo/build.py --work runs/demo --install   # what ships in models/demo/
 
 Steps (each skipped when its output already exists, so an interrupted build resumes):
-  1. data:  crosslmm synth --out WORK/data --n N_TRAIN --seed SEED (eval split of N_EVAL clips)
+  1. data:  crosslmm synth --out WORK/data --n N_TRAIN --seed SEED --turns 16 (eval split: N_EVAL clips)
   2. init:  WORK/init, a from-scratch model (random weights from SEED) and its tokenizer
-  3. train: crosslmm train --stage 2 ... --output WORK/model
-  4. eval:  crosslmm eval on eval.jsonl and eval_novel.jsonl -> WORK/eval-*.json
-  5. --install: copy the model files (no frame cache, no checkpoints) into models/demo/
+  3. train: crosslmm train --stage 2 ... --output WORK/model (summary in WORK/train.json)
+  4. eval:  crosslmm eval on eval.jsonl and eval_novel.jsonl -> WORK/eval.json, WORK/eval_novel.json
+            and every prediction in WORK/*-predictions.jsonl
+  5. --install: copy the model files (no frame cache, no checkpoints) and the scores (eval.json)
+            into models/demo/
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -50,9 +53,12 @@ def cli(*args: str, log: Path | None = None) -> None:
     """Run `python -m crosslmm_cli ARGS` (this checkout's code) and fail loudly if it fails."""
     command = [sys.executable, "-m", "crosslmm_cli", *args]
     print("$ crosslmm " + " ".join(args), flush=True)
-    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
-    with open(log, "w") if log else open("/dev/null", "w") as sink:
-        result = subprocess.run(command, cwd=REPO, env=env, stdout=sink if log else None, stderr=None)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if log is None:
+        result = subprocess.run(command, cwd=REPO, env=env)
+    else:
+        with open(log, "w", encoding="utf-8") as sink:  # the command's --json summary
+            result = subprocess.run(command, cwd=REPO, env=env, stdout=sink)
     if result.returncode:
         raise SystemExit(f"crosslmm {args[0]} failed with exit code {result.returncode}")
 
@@ -61,8 +67,8 @@ def build_init(folder: Path, *, seed: int, tokens_per_frame: int, cross_attentio
     """A fresh model: a BPE tokenizer trained on the world's text, random weights from `seed`.
 
     `gates` is the tanh gates' starting pre-activation. The paper starts them at 0 so that a
-    pretrained LLM is undisturbed; a model trained from scratch has nothing to protect, and a shut
-    gate leaves the cross-attention without a useful gradient for the first hundreds of steps.
+    pretrained LLM is undisturbed; a model trained from scratch has nothing to protect, and behind a
+    shut gate the block's own weights get no gradient until the gate has moved.
     """
     sys.path.insert(0, str(REPO))
     from crosslmm_cli.modeling.random_checkpoint import random_model, random_processor
@@ -72,7 +78,8 @@ def build_init(folder: Path, *, seed: int, tokens_per_frame: int, cross_attentio
     layers = [] if cross_attention == "none" else CROSS_ATTENTION_LAYERS
     blocks = ["v2v", "t2v"] if cross_attention in ("none", "both") else [cross_attention]
     model, processor = random_model(
-        "tiny", seed=seed, gates=gates if layers else None, processor=processor, vision_config=VISION, text_config=dict(TEXT),
+        "tiny", seed=seed, gates=gates if layers else None, processor=processor, vision_config=VISION,
+        text_config=dict(TEXT),
         tokens_per_frame=tokens_per_frame, cross_attention_layers=layers, cross_attention_blocks=blocks,
         kv_tokens_per_frame=None, vision_chunk_size=64,
     )
@@ -103,9 +110,9 @@ def subset_scores(predictions: Path, clips: int = TEST_CLIPS) -> dict:
     rows = [row for row in rows if int(Path(row["video"]).stem.rsplit("-", 1)[1]) < clips]
     bar = [row for row in rows if row["task"] in BAR_TASKS]
     described = [row for row in rows if row["task"] == "describe"]
+    right_backgrounds = sum(background(r["prediction"]) == background(r["answer"]) for r in described)
     return {"clips": clips, "bar_n": len(bar), "bar_accuracy": sum(row["correct"] for row in bar) / max(1, len(bar)),
-            "describe_n": len(described),
-            "background": sum(background(r["prediction"]) == background(r["answer"]) for r in described) / max(1, len(described))}
+            "describe_n": len(described), "background": right_backgrounds / max(1, len(described))}
 
 
 def describe_quality(predictions: Path) -> dict:
@@ -189,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     model = work / "model"
     if not (model / "model.safetensors").exists():
         # Stage 2 trains everything; name the groups, since a model without some blocks has none to train.
-        groups = ["projector", "llm", "vision"] + {"none": [], "both": ["v2v", "t2v"]}.get(args.cross_attention, [args.cross_attention])
+        blocks = {"none": [], "both": ["v2v", "t2v"]}.get(args.cross_attention, [args.cross_attention])
+        groups = ["projector", "llm", "vision", *blocks]
         cli("train", "--stage", "2", "--trainable", ",".join(groups), "--model", str(init), "--data", str(train_file),
             "--output", str(model), "--frames", str(args.frames), "--epochs", "1000", "--max-steps", str(args.steps),
             "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--vision-lr", str(args.vision_lr),

@@ -19,7 +19,8 @@ def test_wheel_holds_the_demo_model_and_it_loads_from_the_installed_location(tmp
         pytest.skip("pip cannot fetch the build backend (hatchling): offline")
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("crosslmm-*.whl")
-    shipped = {p.relative_to(DEMO_DIR).as_posix() for p in DEMO_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    shipped = {p.relative_to(DEMO_DIR).as_posix() for p in DEMO_DIR.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         assert {f"crosslmm_cli/_models/demo/{name}" for name in shipped} <= names
