@@ -1,6 +1,6 @@
 """Markdown tables of the Table 2a miniature from the run folders of models/demo/build.py.
 
-    PYTHONPATH=. python bench/ablation_table.py RUN_DIR [RUN_DIR ...]
+    python -m crosslmm_cli.bench.ablation_table RUN_DIR [RUN_DIR ...]
 
 Each RUN_DIR holds eval.json and eval_novel.json (`crosslmm eval --json` output), init/config.json
 (the model's tokens per frame and cross-attention) and train.json (`crosslmm train --json`).
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from describe_quality import describe_quality  # noqa: E402
+from crosslmm_cli.bench.describe_quality import describe_quality
 
 TASKS = ("colour", "shape", "size", "count", "motion", "event", "when", "detail", "describe")
 BAR_TASKS = ("colour", "shape", "count", "motion")

@@ -103,8 +103,7 @@ TEST_CLIPS = 16
 
 def subset_scores(predictions: Path, clips: int = TEST_CLIPS) -> dict:
     """Bar-task accuracy and caption backgrounds on the eval clips numbered below `clips`."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from describe_quality import background
+    from crosslmm_cli.bench.describe_quality import background
 
     rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [row for row in rows if int(Path(row["video"]).stem.rsplit("-", 1)[1]) < clips]
@@ -116,9 +115,8 @@ def subset_scores(predictions: Path, clips: int = TEST_CLIPS) -> dict:
 
 
 def describe_quality(predictions: Path) -> dict:
-    """Background and scene count read off the captions (bench/describe_quality.py)."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from describe_quality import describe_quality as measure
+    """Background and scene count read off the captions (crosslmm_cli/bench/describe_quality.py)."""
+    from crosslmm_cli.bench.describe_quality import describe_quality as measure
 
     return measure(predictions)
 
