@@ -19,7 +19,7 @@ BAR_TASKS = ("colour", "shape", "count", "motion")
 
 
 def setting(run: Path) -> str:
-    config = json.loads((run / "init" / "config.json").read_text(encoding="utf-8"))
+    config = json.loads((run / "model" / "config.json").read_text(encoding="utf-8"))
     blocks = "+".join(block.upper() for block in config["cross_attention_blocks"])
     blocks = blocks if config["cross_attention_layers"] else "none"
     return f"{config['tokens_per_frame']} tok/frame, cross-attention {blocks}"
