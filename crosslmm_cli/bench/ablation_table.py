@@ -2,7 +2,7 @@
 
     python -m crosslmm_cli.bench.ablation_table RUN_DIR [RUN_DIR ...]
 
-Each RUN_DIR holds eval.json and eval_novel.json (`crosslmm eval --json` output), init/config.json
+Each RUN_DIR holds eval.json and eval_novel.json (`crosslmm eval --json` output), model/config.json
 (the model's tokens per frame and cross-attention) and train.json (`crosslmm train --json`).
 """
 
@@ -13,9 +13,15 @@ import json
 from pathlib import Path
 
 from crosslmm_cli.bench.describe_quality import describe_quality
+from crosslmm_cli.synthetic.questions import OBJECT_TASKS
 
 TASKS = ("colour", "shape", "size", "count", "motion", "event", "when", "detail", "describe")
-BAR_TASKS = ("colour", "shape", "count", "motion")
+
+
+def object_accuracy(summary: dict) -> float:
+    """Accuracy over OBJECT_TASKS in a `crosslmm eval --json` summary, weighted by question counts."""
+    tasks = [summary["tasks"][task] for task in OBJECT_TASKS if task in summary["tasks"]]
+    return sum(t["correct"] for t in tasks) / max(1, sum(t["n"] for t in tasks))
 
 
 def setting(run: Path) -> str:
@@ -37,11 +43,9 @@ def parameters(run: Path) -> int:
 
 def row(name: str, summary: dict, predictions: Path) -> str:
     tasks = summary["tasks"]
-    bar = [tasks[t] for t in BAR_TASKS if t in tasks]
-    bar_accuracy = sum(t["correct"] for t in bar) / max(1, sum(t["n"] for t in bar))
     cells = [f"{100 * tasks[t]['accuracy']:.1f}" if t in tasks else "-" for t in TASKS]
     captions = describe_quality(predictions)
-    return (f"| {name} | " + " | ".join(cells) + f" | {100 * bar_accuracy:.1f} | {100 * summary['accuracy']:.1f} | "
+    return (f"| {name} | " + " | ".join(cells) + f" | {100 * object_accuracy(summary):.1f} | {100 * summary['accuracy']:.1f} | "
             f"{100 * captions['background']:.0f} | {100 * captions['scenes']:.0f} |")
 
 

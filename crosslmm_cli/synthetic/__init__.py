@@ -13,6 +13,7 @@ from crosslmm_cli.synthetic.corpus import text_corpus
 from crosslmm_cli.synthetic.dataset import SPLITS, SplitFiles, generate_clip, read_clips, write_dataset, write_split
 from crosslmm_cli.synthetic.formats import eval_records, train_records
 from crosslmm_cli.synthetic.questions import (
+    OBJECT_TASKS,
     QA,
     TASKS,
     clip_questions,
@@ -26,6 +27,7 @@ from crosslmm_cli.synthetic.video_writer import VideoWriteError, ffmpeg_executab
 from crosslmm_cli.synthetic.world import WorldConfig
 
 __all__ = [
+    "OBJECT_TASKS",
     "QA",
     "SPLITS",
     "TASKS",

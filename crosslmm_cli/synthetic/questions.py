@@ -46,6 +46,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 TASK_OF_KIND: dict[str, str] = {k: ("detail" if k.startswith("dot_") else k) for k in TEMPLATES}
 TASKS: tuple[str, ...] = tuple(dict.fromkeys(TASK_OF_KIND.values()))
+#: The object questions (what the demo model's accuracy bar is set on, and what 1-token pooling loses).
+OBJECT_TASKS: tuple[str, ...] = ("colour", "shape", "count", "motion")
 WHEN_SUFFIXES: tuple[str, ...] = ("", " at the start", " at the end")
 MOTION_ANSWER: dict[str, str] = {m: ("nowhere" if m == "still" else m) for m in MOTIONS}
 YES_NO: tuple[str, ...] = ("yes", "no")

@@ -30,6 +30,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's crosslmm_cli, installed or not
+
+from crosslmm_cli.bench.ablation_table import object_accuracy  # noqa: E402
+from crosslmm_cli.synthetic.questions import OBJECT_TASKS  # noqa: E402
 
 #: The model's shape. The encoder sees 64x64 frames as an 8x8 grid of 8-pixel patches (the grid the
 #: synthetic world is drawn for: one patch is 16x16 px of a 128x128 clip, a dot fills one patch).
@@ -41,7 +45,6 @@ TEXT = {"model_type": "qwen2", "hidden_size": 128, "intermediate_size": 384, "nu
         "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}, "tie_word_embeddings": True}
 #: Cross-attention in every 2nd of the 4 LLM layers (the paper's K=4 would leave only the last).
 CROSS_ATTENTION_LAYERS = [1, 3]
-BAR_TASKS = ("colour", "shape", "count", "motion")
 VOCAB_SIZE = 512  # the world has 145 words; 512 gives each a token of its own
 #: Files that make a checkpoint (what ships); everything else in the run folder stays behind.
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
@@ -70,7 +73,6 @@ def build_init(folder: Path, *, seed: int, tokens_per_frame: int, cross_attentio
     pretrained LLM is undisturbed; a model trained from scratch has nothing to protect, and behind a
     shut gate the block's own weights get no gradient until the gate has moved.
     """
-    sys.path.insert(0, str(REPO))
     from crosslmm_cli.modeling.random_checkpoint import random_model, random_processor
     from crosslmm_cli.synthetic import text_corpus
 
@@ -90,12 +92,6 @@ def build_init(folder: Path, *, seed: int, tokens_per_frame: int, cross_attentio
           f"cross-attention {cross_attention} in layers {layers} -> {folder}", flush=True)
 
 
-def bar_accuracy(summary: dict) -> float:
-    """Accuracy over the tasks issue 6 sets its 90% bar on, weighted by their question counts."""
-    tasks = [summary["tasks"][task] for task in BAR_TASKS if task in summary["tasks"]]
-    return sum(t["correct"] for t in tasks) / max(1, sum(t["n"] for t in tasks))
-
-
 #: tests/demo re-runs the first clips of the eval set; their scores are stored apart, so the test
 #: compares the same questions (the whole set's accuracy varies by several points between subsets).
 TEST_CLIPS = 16
@@ -107,7 +103,7 @@ def subset_scores(predictions: Path, clips: int = TEST_CLIPS) -> dict:
 
     rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [row for row in rows if int(Path(row["video"]).stem.rsplit("-", 1)[1]) < clips]
-    bar = [row for row in rows if row["task"] in BAR_TASKS]
+    bar = [row for row in rows if row["task"] in OBJECT_TASKS]
     described = [row for row in rows if row["task"] == "describe"]
     right_backgrounds = sum(background(r["prediction"]) == background(r["answer"]) for r in described)
     return {"clips": clips, "bar_n": len(bar), "bar_accuracy": sum(row["correct"] for row in bar) / max(1, len(bar)),
@@ -128,7 +124,6 @@ def with_tool_prompts(data: Path, out: Path) -> Path:
     DESCRIBE_PROMPT (answer: the clip's caption) and, per chapter, TITLE_PROMPT over that
     chapter's frames alone (answer: the scene's chapter title, so only single-scene clips).
     """
-    sys.path.insert(0, str(REPO))
     from crosslmm_cli.synthetic import caption, chapters, read_clips
     from crosslmm_cli.tasks import DESCRIBE_PROMPT, TITLE_PROMPT
 
@@ -212,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
                 str(args.frames), "--threads", str(args.threads), "--max-new-tokens", "120", "--quiet", "--json",
                 "--jsonl", str(work / f"{name}-predictions.jsonl"), *extra, log=result)
         summary = json.loads(result.read_text())
-        summaries[name] = {**summary, "bar_accuracy": bar_accuracy(summary),
+        summaries[name] = {**summary, "bar_accuracy": object_accuracy(summary),
                            "describe_quality": describe_quality(work / f"{name}-predictions.jsonl"),
                            "first_clips": subset_scores(work / f"{name}-predictions.jsonl")}
         tasks = ", ".join(f"{task} {v['accuracy']:.1%}" for task, v in summary["tasks"].items())

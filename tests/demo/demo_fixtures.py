@@ -8,8 +8,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEMO_DIR = REPO / "models" / "demo"
 EXAMPLES = DEMO_DIR / "examples"
-#: The tasks that issue 6 sets a bar on, and the frames the demo preset samples.
-BAR_TASKS = ("colour", "shape", "count", "motion")
+from crosslmm_cli.synthetic.questions import OBJECT_TASKS as BAR_TASKS  # the tasks issue 6 sets a bar on
+
+#: The frames the demo preset samples.
 FRAMES = 8
 #: The held-out set of the tests: the first clips of the card's eval set (`crosslmm synth --seed 0
 #: --split eval`): a clip depends on (seed, subset, index) only, not on how many are written.
