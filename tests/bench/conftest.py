@@ -14,3 +14,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def app():
+    """The real `crosslmm` command (bench is one of its groups)."""
+    from crosslmm_cli.cli import app
+
+    return app

@@ -1,4 +1,4 @@
-"""`crosslmm bench` driven in-process through Typer's CliRunner, on a bare app with only `bench` registered."""
+"""`crosslmm bench` driven in-process through Typer's CliRunner."""
 
 from __future__ import annotations
 
@@ -8,26 +8,13 @@ import subprocess
 import sys
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from crosslmm_cli.cli.bench import parse_size, register
+from crosslmm_cli.cli.bench import parse_size
 
 TINY_ARGS = ["bench", "model", "-m", "tiny", "--frames", "2,3", "--tokens-per-frame", "1,4",
              "--baseline-tokens-per-frame", "16", "--weights", "32bit", "--repeats", "1", "--decode-tokens", "2",
              "--device", "cpu", "--text-tokens", "5"]
-
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def root() -> None:
-        """A stand-in for the crosslmm root command."""
-
-    register(app)
-    return app
 
 
 def invoke(app, args):

@@ -7,12 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-pytest.importorskip("crosslmm_cli.inference", reason="the inference engine (CLI branch) is not merged")
-
-from crosslmm_cli.cli.bench import register  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -57,18 +53,6 @@ def clip(tmp_path_factory) -> Path:
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=s=64x48:r=10:d=3",
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True, capture_output=True)
     return path
-
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def root() -> None:
-        """A stand-in for the crosslmm root command."""
-
-    register(app)
-    return app
 
 
 def test_e2e_reports_every_stage_of_every_request(app, tiny_checkpoint, clip):

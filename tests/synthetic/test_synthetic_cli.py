@@ -1,4 +1,4 @@
-"""`crosslmm synth`, driven in-process through a throwaway Typer app that only registers it."""
+"""`crosslmm synth`, driven in-process through the real command and Typer's CliRunner."""
 
 from __future__ import annotations
 
@@ -11,18 +11,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from crosslmm_cli.cli.synth import register
 from crosslmm_cli.synthetic import write_dataset
 
 
 @pytest.fixture()
 def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _root() -> None:  # a group, so that `synth` is addressed by name as in the real CLI
-        pass
+    from crosslmm_cli.cli import app
 
     return app
 
