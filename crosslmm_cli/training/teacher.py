@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,7 +139,15 @@ def topk_kl(student_logits: torch.Tensor, topk_ids: torch.Tensor, topk_logprobs:
     log_p_top = topk_logprobs.float()
     p_top = log_p_top.exp()
     kl = (p_top * (log_p_top - log_q_top)).sum(-1)
+    # The student's mass outside the top-k, summed from its own outside entries rather than as
+    # 1 - sum(top-k): that difference is rounding noise (~1e-7) when the top-k hold nearly all the
+    # mass, and its log then dominated the result. The top-k entries are set to the smallest
+    # float, not -inf, so a full top-k still has a finite log and finite gradients.
     tiny = torch.finfo(torch.float32).tiny
-    p_rest = (1 - p_top.sum(-1)).clamp_min(0)
-    q_rest = (1 - log_q_top.exp().sum(-1)).clamp_min(tiny)
-    return kl + torch.where(p_rest > 0, p_rest * (p_rest.clamp_min(tiny).log() - q_rest.log()), torch.zeros_like(kl))
+    log_q_rest = log_q.scatter(-1, topk_ids, math.log(tiny)).logsumexp(-1)
+    # The teacher's outside mass is known only as 1 - sum(top-k): below the rounding error of
+    # that sum (k float32 epsilons) it is zero.
+    p_rest = 1 - p_top.sum(-1)
+    p_rest = torch.where(p_rest > topk_ids.shape[-1] * torch.finfo(torch.float32).eps, p_rest, torch.zeros_like(p_rest))
+    rest = p_rest * (p_rest.clamp_min(tiny).log() - log_q_rest)
+    return kl + torch.where(p_rest > 0, rest, torch.zeros_like(kl))

@@ -14,9 +14,11 @@ returned; the caller treats any complaint as "this result is not trustworthy".
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -41,6 +43,40 @@ def captured_native_stderr() -> Iterator[list[str]]:
             sink.seek(0)
             text = sink.read().decode("utf-8", "replace")
             lines.extend(line.strip() for line in text.splitlines() if line.strip())
+
+
+#: A one-frame 64x64 H.264 clip that `reads_width_correctly` decodes to test this decord build.
+PROBE_CLIP = Path(__file__).with_name("decord-probe.mp4")
+#: How far `readable_width` looks past the requested width (decord pads rows to 64 pixels).
+_MAX_WIDTH_NUDGE = 64
+
+
+@functools.lru_cache(maxsize=256)
+def reads_width_correctly(width: int, height: int) -> bool:
+    """Whether this decord build returns (height, width, 3) frames when asked for that size.
+
+    Some decord2 3.4 builds pad each output row to 64 pixels and infer the channel count from
+    the row bytes, so at widths like 16, 24, 32, 48, 96 or 144 they raise or return 4-12
+    "channels"; other builds of the same version decode those widths right. Asked, not assumed:
+    one decode of a bundled 2 KB clip (about 4 ms), once per size and worker.
+    """
+    import decord
+
+    with captured_native_stderr():
+        try:
+            reader = decord.VideoReader(str(PROBE_CLIP), width=width, height=height, num_threads=1)
+            shape = reader.get_batch([0]).asnumpy().shape
+        except Exception:  # decord raises DECORDError (a RuntimeError) and, from its FFI, others
+            return False
+    return shape == (1, height, width, 3)
+
+
+def readable_width(width: int, height: int) -> int:
+    """`width`, or the nearest larger width of the same parity that this decord decodes correctly."""
+    for candidate in range(width, width + _MAX_WIDTH_NUDGE + 1, 2):
+        if reads_width_correctly(candidate, height):
+            return candidate
+    raise RuntimeError(f"decord decodes no width from {width} to {width + _MAX_WIDTH_NUDGE} at height {height}")
 
 
 def frame_index(reader) -> FrameIndex:
@@ -78,6 +114,9 @@ def decode(reader, index: FrameIndex, targets: np.ndarray) -> np.ndarray:
 def sample(path: str, width: int, height: int, options: SamplingOptions, *, keyframes_only: bool = False) -> dict:
     """Open, select and decode; returns plain data for the wire (arrays + facts + logs).
 
+    The frames come at `width` unless this decord build cannot decode that width; then at the
+    nearest width it can (`readable_width`), named in the result's "width".
+
     keyframes_only: decode only the chosen frames that are keyframes (decord's verified path)
     and return the others as `pending`, with the whole index, for ffmpeg to decode. Stepping
     through a GOP with `next()` converts every intermediate frame to RGB and grows decord's
@@ -86,6 +125,7 @@ def sample(path: str, width: int, height: int, options: SamplingOptions, *, keyf
     """
     import decord
 
+    width = readable_width(width, height)  # before the capture below: the probe's complaints are not this file's
     with captured_native_stderr() as log:
         # Keyframes are single frames: two decoder threads measured 25% less CPU than libav's
         # automatic count for 32 keyframes of a 720p hour; stepping through GOPs gains from more.
@@ -108,6 +148,7 @@ def sample(path: str, width: int, height: int, options: SamplingOptions, *, keyf
             del reader
     result = {
         "array": array,
+        "width": width,  # what the frames were decoded at (may differ from the request, see readable_width)
         "timestamps": index.pts[chosen],
         "indices": chosen.astype(np.int64),
         "pending": pending.astype(np.int64),

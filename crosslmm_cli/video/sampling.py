@@ -161,6 +161,9 @@ def _sample_decord(path: str, probed: Probe, options: SamplingOptions, out_size:
             raise errors.SegmentError(path, exc.message) from None
         raise _Failure("decord", _DECORD_LOG_PREFIX.sub("", exc.message) or exc.kind) from None
     array, timestamps, indices = arrays["array"], arrays["timestamps"], arrays["indices"]
+    # decord decodes at a nearby width where this build cannot deliver the requested one; the
+    # frames ffmpeg adds below must come at the same size.
+    out_size = (int(reply.get("width", out_size[0])), out_size[1])
     if array.ndim != 4 or array.shape[1:] != (out_size[1], out_size[0], 3):
         raise _Failure("decord", f"frames of shape {array.shape}, expected {out_size[1]}x{out_size[0]}x3")
     log = list(reply.get("log", []))

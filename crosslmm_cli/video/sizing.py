@@ -2,6 +2,8 @@
 
 Decoders scale inside their own pipeline (swscale), which is much cheaper than decoding full
 resolution and resizing in numpy: a 1080p frame shrinks 14x in bytes before it is ever copied.
+(Some decord builds cannot deliver some widths; the decord backend detects that itself and
+reports the width it used: `decord_backend.readable_width`.)
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ def output_size(width: int, height: int, size: int | tuple[int, int] | None) -> 
     """(width, height) to decode a `width` x `height` (displayed, after rotation) video at.
 
     size=None keeps the stored size; an int scales the shorter side to it, keeping the aspect
-    ratio and never upscaling; (w, h) is taken as is. Widths are then made decord-safe.
+    ratio and never upscaling; (w, h) is taken as is.
     """
     if size is None:
         out_w, out_h = width, height
@@ -29,22 +31,5 @@ def output_size(width: int, height: int, size: int | tuple[int, int] | None) -> 
                 out_h = size
     else:
         out_w, out_h = int(size[0]), int(size[1])
-    return decord_safe_width(out_w), out_h
+    return out_w, out_h
 
-
-def decord_safe_width(width: int) -> int:
-    """Nudge widths that trip a decord2 (3.4) stride bug.
-
-    decord pads each output row to a multiple of 64 pixels and then infers the channel count as
-    row bytes / width; when that division is exact but not 3 (width 16, 24, 32, 48, 96, 144, ...)
-    frames come back with 4, 6, 8 or 12 "channels" and batched reads fail. Found by scanning
-    widths 16..520 against ffmpeg; two extra pixels of width avoid it.
-    """
-    while _decord_misreads(width):
-        width += 2
-    return width
-
-
-def _decord_misreads(width: int) -> bool:
-    padded = -(-width // 64) * 64
-    return padded != width and (3 * padded) % width == 0

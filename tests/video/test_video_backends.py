@@ -33,7 +33,9 @@ def test_decord_and_ffmpeg_return_the_same_frames_and_timestamps(media, fixture,
     if "times" in kwargs:
         kwargs["times"] = tuple(t for t in kwargs["times"] if t < 0.9)  # every fixture is longer than 0.9 s
     a = sample_frames(media[fixture], backend="decord", **kwargs)
-    b = sample_frames(media[fixture], backend="ffmpeg", **kwargs)
+    # Where this decord build cannot deliver the requested width it decodes at a nearby one
+    # (decord_backend.readable_width); ffmpeg is asked for the size decord delivered.
+    b = sample_frames(media[fixture], backend="ffmpeg", **{**kwargs, "size": (a.array.shape[2], a.array.shape[1])})
     assert (a.backend, b.backend) == ("decord", "ffmpeg")
     assert a.indices.tolist() == b.indices.tolist()
     np.testing.assert_allclose(a.timestamps, b.timestamps, atol=1e-4)

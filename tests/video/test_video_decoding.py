@@ -103,7 +103,13 @@ def test_rotation_is_applied(media, backend):
     info = probe(media["rotated"])
     assert (info.width, info.height, info.rotation) == (32, 64, 90)
     frames = sample_frames(media["rotated"], num_frames=2, backend=backend)
-    assert frames.array.shape[1:3] == (64, 34)  # portrait; width 32 is nudged to 34 for decord
+    # Portrait. Decord builds that cannot decode width 32 deliver the nearest width they can.
+    width = 32
+    if frames.backend.startswith("decord"):
+        from crosslmm_cli.video.decord_backend import readable_width
+
+        width = readable_width(32, 64)
+    assert frames.array.shape[1:3] == (64, width)
     frame = frames.array[0].mean(axis=-1)
     # Stored landscape with a white square top-left; turned 90 degrees clockwise it is top-right.
     assert frame[:14, -14:].mean() > 200 and frame[:14, :14].mean() < 50 and frame[-14:, :].mean() < 50
