@@ -15,12 +15,12 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import CheckpointError
+from crosslmm_cli.errors import CheckpointError
 
 if TYPE_CHECKING:
     import torch
 
-    from .modeling import CrossLMMConfig
+    from crosslmm_cli.modeling import CrossLMMConfig
 
 INIT_CHOICES = ("zero", "from_self_attention")
 
@@ -39,7 +39,7 @@ def crosslmm_config_from_llava(
     kv_tokens_per_frame: int | None = None,
 ) -> CrossLMMConfig:
     """The CrossLMM config of a converted checkpoint: LLaVA-OneVision's parts, our cross-attention."""
-    from .modeling import CrossLMMConfig
+    from crosslmm_cli.modeling import CrossLMMConfig
 
     if not isinstance(llava_config.vision_feature_layer, int):
         raise CheckpointError(f"vision_feature_layer={llava_config.vision_feature_layer}: several feature layers are not supported")
@@ -122,7 +122,7 @@ def model_from_state(config: CrossLMMConfig, state: dict[str, torch.Tensor], sou
     assigned, so no random initialisation runs and no second copy of the weights is made."""
     import torch
 
-    from .modeling import CrossLMMForConditionalGeneration
+    from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
 
     with torch.device("meta"):
         model = CrossLMMForConditionalGeneration(config)
@@ -154,10 +154,10 @@ def convert_llava_onevision(
     import torch
     from transformers import AutoTokenizer, LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
 
-    from .modeling.checkpoint_files import read_json_object
-    from .modeling.image_processing import CrossLMMImageProcessor
-    from .modeling.processing import CrossLMMProcessor
-    from .modeling.tokenizer import QWEN2_CHAT_TEMPLATE
+    from crosslmm_cli.modeling.checkpoint_files import read_json_object
+    from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor
+    from crosslmm_cli.modeling.processing import CrossLMMProcessor
+    from crosslmm_cli.modeling.tokenizer import QWEN2_CHAT_TEMPLATE
 
     src, dst = Path(src_dir), Path(dst_dir)
     model_type = read_json_object(src / "config.json").get("model_type")

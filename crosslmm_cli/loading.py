@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckpointError, ModelNotFoundError, OfflineError
+from crosslmm_cli.errors import CheckpointError, ModelNotFoundError, OfflineError
 
 if TYPE_CHECKING:
     import torch
 
-    from .modeling import CrossLMMForConditionalGeneration
-    from .modeling.processing import CrossLMMProcessor
+    from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
+    from crosslmm_cli.modeling.processing import CrossLMMProcessor
 
 QUANTIZE_CHOICES = ("auto", "4bit", "8bit", "none")
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
@@ -127,7 +127,7 @@ def check_checkpoint_dir(path: Path) -> dict:
     """
     from safetensors import safe_open
 
-    from .modeling.checkpoint_files import read_json_object
+    from crosslmm_cli.modeling.checkpoint_files import read_json_object
 
     if not path.is_dir():
         raise ModelNotFoundError(f"{path}: not a directory")
@@ -174,8 +174,8 @@ def load_model(
     revision: str | None = None,
 ) -> tuple[CrossLMMForConditionalGeneration, CrossLMMProcessor]:
     """Load model and processor for inference (eval mode). `tokens_per_frame` overrides the checkpoint's."""
-    from .modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
-    from .modeling.processing import CrossLMMProcessor
+    from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
+    from crosslmm_cli.modeling.processing import CrossLMMProcessor
 
     path = resolve_checkpoint(path_or_id, revision)
     config_dict = check_checkpoint_dir(path)

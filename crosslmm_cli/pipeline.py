@@ -15,7 +15,7 @@ import numpy as np
 from crosslmm_cli.errors import reraise_out_of_memory
 from crosslmm_cli.feature_cache import CacheKey, FeatureCache
 from crosslmm_cli.options import DEFAULT_MAX_FRAMES, FrameOptions
-from crosslmm_cli.subtitles import Subtitles, load_subtitles, select_cues
+from crosslmm_cli.video.subtitles import Subtitles, load_subtitles, select_cues
 
 if TYPE_CHECKING:
     import torch

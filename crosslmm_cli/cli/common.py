@@ -236,10 +236,10 @@ class Session:
 
 
 def find_videos(paths: list[str], session: Session) -> list[str]:
-    """The videos PATH arguments name (see `crosslmm_cli.inputs`); a usage error if there are none."""
+    """The videos PATH arguments name (see `crosslmm_cli.video.discovery`); a usage error if there are none."""
     import sys
 
-    from crosslmm_cli.inputs import STDIN, discover_inputs
+    from crosslmm_cli.video.discovery import STDIN, discover_inputs
 
     if STDIN in paths and sys.stdin.isatty():
         session.note("reading video paths from stdin, one per line (Ctrl-D ends)")

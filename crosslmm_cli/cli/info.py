@@ -19,7 +19,7 @@ def info(
 ) -> None:
     """Print a video's duration, frames, frame rate, size, rotation, codec and container (no model needed)."""
     from crosslmm_cli import video as video_input
-    from crosslmm_cli.subtitles import load_subtitles
+    from crosslmm_cli.video.subtitles import load_subtitles
 
     try:
         probe = video_input.probe(video)

@@ -1,4 +1,5 @@
-"""Video input: probe files and sample frames with exact presentation timestamps.
+"""Video input: find the videos a command names, probe them, sample frames with exact
+presentation timestamps, and read their subtitles.
 
     from crosslmm_cli.video import probe, sample_frames
     info = probe("clip.mp4")                       # VideoInfo, from the header
@@ -7,6 +8,8 @@
     frames.timestamps # float64 (32,) seconds: when each returned frame is shown
 
 Bad input raises a `VideoError` subclass whose message is one line naming the file and cause.
+`discovery` turns PATH arguments into video files (one list of video suffixes for every command);
+`subtitles` reads sidecar and embedded subtitles for the prompt.
 Names are loaded on first use, so importing this package does not import numpy.
 """
 

@@ -1,7 +1,7 @@
 import io
 import os
 
-from crosslmm_cli.inputs import discover_inputs
+from crosslmm_cli.video.discovery import discover_inputs
 
 
 def touch(path):

@@ -4,7 +4,7 @@ import pytest
 
 from cli_fixtures import ffmpeg, make_video
 from crosslmm_cli.errors import InputError
-from crosslmm_cli.subtitles import find_sidecar, load_subtitles, parse_subtitles, read_subtitle_file, select_cues
+from crosslmm_cli.video.subtitles import find_sidecar, load_subtitles, parse_subtitles, read_subtitle_file, select_cues
 
 SRT = """1
 00:00:01,000 --> 00:00:02,500
