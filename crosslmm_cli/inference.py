@@ -103,7 +103,7 @@ class Engine:
         """Load `location` (a checkpoint directory or hub id) with `options`; failures are ModelLoadError (exit 3)."""
         from transformers.utils import logging as transformers_logging
 
-        from crosslmm_cli.loading import load_model
+        from crosslmm_cli.checkpoints.loader import load_model
 
         bar_was_on = transformers_logging.is_progress_bar_enabled()
         transformers_logging.disable_progress_bar()  # a "Loading weights" bar on stderr is noise in a CLI

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crosslmm_cli.loading import UNQUANTIZED_MODULES
+from crosslmm_cli.checkpoints.loader import UNQUANTIZED_MODULES
 
 if TYPE_CHECKING:
     import torch
@@ -90,8 +90,8 @@ def quantize_4bit_(model: nn.Module, dtype: torch.dtype, device: torch.device, s
 
 
 def load_checkpoint_model(path: str, weights: str, device: str) -> CrossLMMForConditionalGeneration:
-    """A checkpoint through the tool's own loader (`crosslmm_cli.loading.load_model`)."""
-    from crosslmm_cli.loading import load_model, resolve_device
+    """A checkpoint through the tool's own loader (`crosslmm_cli.checkpoints.loader.load_model`)."""
+    from crosslmm_cli.checkpoints.loader import load_model, resolve_device
 
     quantize = {"4bit": "4bit", "16bit": "none", "32bit": "none"}[weights]
     dtype = compute_dtype(weights, resolve_device(device))

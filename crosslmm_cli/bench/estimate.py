@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crosslmm_cli.loading import UNQUANTIZED_MODULES
+from crosslmm_cli.checkpoints.loader import UNQUANTIZED_MODULES
 
 if TYPE_CHECKING:
     from crosslmm_cli.modeling import CrossLMMConfig

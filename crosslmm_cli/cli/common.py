@@ -19,14 +19,14 @@ import typer
 
 from crosslmm_cli.errors import UsageError
 from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
-from crosslmm_cli.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
+from crosslmm_cli.checkpoints.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
 from crosslmm_cli.units import parse_time
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from crosslmm_cli.inference import Engine
-    from crosslmm_cli.model_store import ResolvedModel
+    from crosslmm_cli.checkpoints.store import ResolvedModel
     from crosslmm_cli.pipeline import VideoPipeline
 
 MODEL, FRAMES, GENERATION, OUTPUT = "Model", "Frames", "Generation", "Output"
@@ -171,7 +171,7 @@ class Session:
             self.err.print(message, markup=False, style="dim")
 
     def resolve_model(self) -> ResolvedModel:
-        from crosslmm_cli.model_store import resolve_model
+        from crosslmm_cli.checkpoints.store import resolve_model
 
         choice = choose_model(self.run.model.ref, current_settings())
         resolved = resolve_model(choice)
@@ -184,7 +184,7 @@ class Session:
 
     def load_engine(self) -> Engine:
         from crosslmm_cli.inference import Engine
-        from crosslmm_cli.loading import resolve_device
+        from crosslmm_cli.checkpoints.loader import resolve_device
 
         resolved = self.resolve_model()
         options = self.run.model

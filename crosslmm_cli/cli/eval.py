@@ -62,7 +62,7 @@ def eval_command(
 ) -> None:
     """Score a model on video questions: multiple choice (answer letter) and open answers."""
     with reported_errors():
-        from crosslmm_cli.loading import load_model
+        from crosslmm_cli.checkpoints.loader import load_model
         from crosslmm_cli.training.evaluate import group_by_video, read_eval_items, run_eval, summarise
         from crosslmm_cli.training.frames import FrameLoader, FrameSampling
         from crosslmm_cli.training.progress import ProgressBar

@@ -82,7 +82,7 @@ class CrossLMMProcessor:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, **overrides: Any) -> CrossLMMProcessor:
-        """Load from a checkpoint directory (local; downloads are `loading.load_model`'s business).
+        """Load from a checkpoint directory (local; downloads are `checkpoints.loader.load_model`'s business).
 
         `overrides` replace fields of processor_config.json (e.g. `tokens_per_frame` to match a
         model loaded with another count)."""

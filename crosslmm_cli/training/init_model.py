@@ -93,8 +93,8 @@ def init_crosslmm(
     from transformers import AutoModelForCausalLM, GenerationConfig
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
-    from crosslmm_cli.convert import cross_attention_weights, model_from_state
-    from crosslmm_cli.loading import resolve_checkpoint, set_stop_tokens
+    from crosslmm_cli.checkpoints.convert import cross_attention_weights, model_from_state
+    from crosslmm_cli.checkpoints.loader import resolve_checkpoint, set_stop_tokens
     from crosslmm_cli.modeling import CrossLMMConfig
     from crosslmm_cli.modeling.configuration import every_kth_layer
     from crosslmm_cli.modeling.modeling_crosslmm import CrossLMMMultiModalProjector

@@ -281,7 +281,7 @@ def test_info_prints_the_probe(videos):
 
 
 def test_model_comes_from_flag_then_settings_then_environment(videos, tiny_checkpoint, tmp_path, monkeypatch):
-    from crosslmm_cli.settings import settings_path
+    from crosslmm_cli.checkpoints.settings import settings_path
 
     other = tmp_path / "other-ckpt"
     other.symlink_to(tiny_checkpoint, target_is_directory=True)

@@ -3,9 +3,9 @@ import json
 import pytest
 
 from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError, OfflineError, SettingsError, error_line
-from crosslmm_cli.model_store import install_converted, local_path, pull, remove, resolve_model
-from crosslmm_cli.presets import get_preset, load_presets, user_presets_dir
-from crosslmm_cli.settings import ModelChoice, Settings, choose_model, load_settings, settings_path
+from crosslmm_cli.checkpoints.store import install_converted, local_path, pull, remove, resolve_model
+from crosslmm_cli.checkpoints.presets import get_preset, load_presets, user_presets_dir
+from crosslmm_cli.checkpoints.settings import ModelChoice, Settings, choose_model, load_settings, settings_path
 
 
 def write_settings(text):
@@ -144,7 +144,7 @@ def test_bundled_models_are_found_in_the_installed_wheel_layout(tmp_path):
     site = tmp_path / "site-packages"
     shutil.copytree(package, site / "crosslmm_cli", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(package.parent / "models", site / "crosslmm_cli" / "_models")
-    code = ("import json; from crosslmm_cli.presets import bundled_models_dir, load_presets; "
+    code = ("import json; from crosslmm_cli.checkpoints.presets import bundled_models_dir, load_presets; "
             "print(bundled_models_dir()); print(json.dumps(sorted(load_presets())))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path).stdout

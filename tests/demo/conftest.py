@@ -18,7 +18,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def demo():
-    from crosslmm_cli.loading import load_model
+    from crosslmm_cli.checkpoints.loader import load_model
 
     return load_model(DEMO_DIR, quantize="none", device="cpu")
 

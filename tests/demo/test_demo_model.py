@@ -70,7 +70,7 @@ def test_card_states_the_measured_accuracy_per_task():
 
 def test_4bit_and_fp32_give_the_same_answer_to_most_questions(demo, held_out):
     pytest.importorskip("bitsandbytes")
-    from crosslmm_cli.loading import load_model
+    from crosslmm_cli.checkpoints.loader import load_model
 
     try:
         quantized, processor = load_model(DEMO_DIR, quantize="4bit", device="cpu")

@@ -27,9 +27,9 @@ def test_wheel_holds_the_demo_model_and_it_loads_from_the_installed_location(tmp
         archive.extractall(site)  # a pure-Python wheel installs by unpacking
     code = (
         "import torch; torch.set_num_threads(1)\n"
-        "from crosslmm_cli.model_store import resolve_model\n"
-        "from crosslmm_cli.settings import ModelChoice\n"
-        "from crosslmm_cli.loading import load_model\n"
+        "from crosslmm_cli.checkpoints.store import resolve_model\n"
+        "from crosslmm_cli.checkpoints.settings import ModelChoice\n"
+        "from crosslmm_cli.checkpoints.loader import load_model\n"
         "location = resolve_model(ModelChoice('demo', 'flag')).location\n"
         "model, processor = load_model(location, device='cpu')\n"
         "print(location); print(sum(p.numel() for p in model.parameters()))\n"

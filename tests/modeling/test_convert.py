@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
 
-from crosslmm_cli.convert import convert_llava_onevision, native_tokens_per_frame
+from crosslmm_cli.checkpoints.convert import convert_llava_onevision, native_tokens_per_frame
 from crosslmm_cli.errors import CheckpointError
-from crosslmm_cli.loading import load_model
+from crosslmm_cli.checkpoints.loader import load_model
 from crosslmm_cli.modeling.tokenizer import build_tokenizer
 
 CORPUS = ["a red circle moves left", "what colour is the square?", "the video lasts 4.00 seconds"] * 20

@@ -12,7 +12,7 @@ from modeling_fixtures import tiny_model
 from transformers import AutoConfig, AutoModelForImageTextToText
 
 from crosslmm_cli.errors import CheckpointError, ModelNotFoundError, OfflineError
-from crosslmm_cli.loading import UNQUANTIZED_MODULES, load_model
+from crosslmm_cli.checkpoints.loader import UNQUANTIZED_MODULES, load_model
 from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
 from crosslmm_cli.modeling.random_checkpoint import random_model
 

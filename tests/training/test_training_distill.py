@@ -7,7 +7,7 @@ import pytest
 import torch
 from training_fixtures import colour_clip, tiny_checkpoint, write_video
 
-from crosslmm_cli.loading import load_model
+from crosslmm_cli.checkpoints.loader import load_model
 from crosslmm_cli.training.distill import DistillDataset, DistillItem, DistillSettings, distill
 from crosslmm_cli.training.errors import TrainingSetupError
 from crosslmm_cli.training.frames import FrameLoader, FrameSampling

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from crosslmm_cli.errors import CheckpointError
-from crosslmm_cli.loading import load_model
+from crosslmm_cli.checkpoints.loader import load_model
 from crosslmm_cli.modeling.tokenizer import QWEN2_CHAT_TEMPLATE
 from crosslmm_cli.training.init_model import init_crosslmm
 

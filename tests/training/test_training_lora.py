@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 from training_fixtures import tiny_checkpoint, tiny_processor
 
-from crosslmm_cli.loading import load_model
+from crosslmm_cli.checkpoints.loader import load_model
 from crosslmm_cli.training.dataset import ConversationDataset, pad_batch
 from crosslmm_cli.training.frames import FrameLoader, FrameSampling
 from crosslmm_cli.training.groups import plan_for

@@ -9,7 +9,7 @@ import torch
 from training_fixtures import COLOURS, QUESTION
 from safetensors.torch import load_file
 
-from crosslmm_cli.loading import load_model
+from crosslmm_cli.checkpoints.loader import load_model
 from crosslmm_cli.training import sft
 from crosslmm_cli.training.errors import ResumeError, TrainingSetupError
 from crosslmm_cli.training.frames import FrameLoader, FrameSampling

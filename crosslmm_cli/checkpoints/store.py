@@ -1,6 +1,6 @@
 """Where models live on disk: resolving `--model`, and `models pull|path|rm`.
 
-Downloads go through `loading.download_snapshot` (huggingface_hub's cache, shared with other
+Downloads go through `loader.download_snapshot` (huggingface_hub's cache, shared with other
 tools and resumable; only safetensors, JSON and tokenizer files). Conversions (LLaVA-OneVision ->
 CrossLMM) are written to `<data dir>/models/<preset>`, into a temporary directory first and
 moved into place only when complete, with a marker file recording what they came from, so an
@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError
-from crosslmm_cli.presets import (
+from crosslmm_cli.checkpoints.presets import (
     CONVERT_LLAVA_ONEVISION,
     CONVERT_NONE,
     Preset,
     bundled_models_dir,
     load_presets,
 )
-from crosslmm_cli.settings import DEMO_MODEL, ModelChoice, data_dir
+from crosslmm_cli.checkpoints.settings import DEMO_MODEL, ModelChoice, data_dir
 
 COMPLETE_MARKER = ".crosslmm-complete.json"
 
@@ -96,7 +96,7 @@ def pull(preset: Preset, *, force: bool = False, converter: Converter | None = N
         if found is None:
             raise ModelLoadError(f"bundled model {preset.name!r} is missing from this installation", hint="reinstall crosslmm")
         return found
-    from crosslmm_cli.loading import download_snapshot
+    from crosslmm_cli.checkpoints.loader import download_snapshot
 
     snapshot = download_snapshot(preset.repo, preset.revision)
     if preset.convert == CONVERT_NONE:
@@ -167,7 +167,7 @@ def _read_marker(target: Path) -> dict | None:
 
 
 def _default_converter(preset: Preset) -> Converter:
-    from crosslmm_cli.convert import convert_llava_onevision
+    from crosslmm_cli.checkpoints.convert import convert_llava_onevision
 
     def convert(source: Path, target: Path) -> None:
         # At the preset's few tokens per frame the converter picks area pooling (the paper's).
@@ -180,7 +180,7 @@ def _cached_snapshot(preset: Preset) -> Path | None:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    from crosslmm_cli.loading import HUB_ALLOW_PATTERNS
+    from crosslmm_cli.checkpoints.loader import HUB_ALLOW_PATTERNS
 
     try:
         return Path(snapshot_download(preset.repo, revision=preset.revision, allow_patterns=HUB_ALLOW_PATTERNS, local_files_only=True))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError, SettingsError
-from crosslmm_cli.settings import config_dir
+from crosslmm_cli.checkpoints.settings import config_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,7 +69,7 @@ class Preset:
 
 def bundled_models_dir() -> Path:
     """`models/` of a source checkout, or `crosslmm_cli/_models` of an installed wheel."""
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent.parent  # crosslmm_cli/
     for candidate in (package_dir / "_models", package_dir.parent / "models"):
         if (candidate / "presets").is_dir():
             return candidate
