@@ -15,9 +15,9 @@ from typing import Any
 from crosslmm_cli.chapter_formats import chapters_as_dicts
 from crosslmm_cli.chapters import Chapter, ChapterOptions, detect_chapters
 from crosslmm_cli.errors import reraise_out_of_memory
-from crosslmm_cli.inference import EncodedVideo, GenerationStats
-from crosslmm_cli.options import FrameOptions, GenerationOptions
-from crosslmm_cli.pipeline import PreparedVideo, VideoPipeline
+from crosslmm_cli.engine.inference import EncodedVideo, GenerationStats
+from crosslmm_cli.engine.options import FrameOptions, GenerationOptions
+from crosslmm_cli.engine.pipeline import PreparedVideo, VideoPipeline
 
 DESCRIBE_PROMPT = "Describe this video in detail: what happens, in order, and roughly when."
 TITLE_PROMPT = "Give this part of the video a short title of at most six words. Reply with the title only."

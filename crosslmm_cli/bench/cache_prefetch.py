@@ -52,8 +52,8 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
 
-    from crosslmm_cli.inference import Engine
-    from crosslmm_cli.options import ModelOptions
+    from crosslmm_cli.engine.inference import Engine
+    from crosslmm_cli.engine.options import ModelOptions
 
     root = Path(tempfile.mkdtemp(prefix="crosslmm-bench-"))
     engine = Engine.load(str(build_checkpoint(root / "ckpt", args.shape)), ModelOptions(device="cpu"))
@@ -64,9 +64,9 @@ def main() -> None:
 
 
 def measure_cache(engine, root: Path, args: argparse.Namespace) -> None:
-    from crosslmm_cli.feature_cache import FeatureCache
-    from crosslmm_cli.options import FrameOptions
-    from crosslmm_cli.pipeline import VideoPipeline
+    from crosslmm_cli.engine.feature_cache import FeatureCache
+    from crosslmm_cli.engine.options import FrameOptions
+    from crosslmm_cli.engine.pipeline import VideoPipeline
 
     frames = FrameOptions(num_frames=args.frames)
     video = make_video(root / "movie.mp4", 60, "testsrc2")
@@ -89,8 +89,8 @@ def measure_cache(engine, root: Path, args: argparse.Namespace) -> None:
 
 def measure_batch(engine, root: Path, args: argparse.Namespace) -> None:
     from crosslmm_cli.batch import run_batch
-    from crosslmm_cli.options import FrameOptions, GenerationOptions
-    from crosslmm_cli.pipeline import VideoPipeline
+    from crosslmm_cli.engine.options import FrameOptions, GenerationOptions
+    from crosslmm_cli.engine.pipeline import VideoPipeline
     from crosslmm_cli.tasks import TaskRunner
 
     videos = [str(make_video(root / f"v{k}.mp4", 30, "testsrc" if k % 2 else "mandelbrot")) for k in range(args.videos)]

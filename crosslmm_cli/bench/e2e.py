@@ -1,7 +1,7 @@
 """`crosslmm bench e2e VIDEO`: the time a user waits, stage by stage, through the tool's own code.
 
-The stages are the ones `crosslmm ask` goes through (`crosslmm_cli.inference` and
-`crosslmm_cli.pipeline`), timed around the same calls:
+The stages are the ones `crosslmm ask` goes through (`crosslmm_cli.engine.inference` and
+`crosslmm_cli.engine.pipeline`), timed around the same calls:
 
   load         the model and processor (`Engine.load`), once
   decode       sampling the frames from the file (`VideoPipeline.prepare`: probe, seek, decode)
@@ -73,7 +73,7 @@ class E2EResult:
 
 
 def time_request(pipeline: Any, video: str, question: str, generation: Any) -> tuple[RequestTiming, Any, str]:
-    """Run one request through `pipeline` (a `crosslmm_cli.pipeline.VideoPipeline`); returns its timing,
+    """Run one request through `pipeline` (a `crosslmm_cli.engine.pipeline.VideoPipeline`); returns its timing,
     the answer object (for its stats) and the answer text."""
     clock = time.perf_counter
     started = clock()

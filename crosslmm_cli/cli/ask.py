@@ -9,7 +9,7 @@ import typer
 
 from crosslmm_cli.cli.common import Session, with_run_options
 from crosslmm_cli.errors import EXIT_INTERRUPTED, UsageError
-from crosslmm_cli.options import RunOptions
+from crosslmm_cli.engine.options import RunOptions
 
 
 def register(app: typer.Typer) -> None:

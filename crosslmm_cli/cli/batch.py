@@ -11,7 +11,7 @@ import typer
 
 from crosslmm_cli.cli.common import Session, find_videos, with_run_options
 from crosslmm_cli.errors import UsageError
-from crosslmm_cli.options import RunOptions
+from crosslmm_cli.engine.options import RunOptions
 
 CHAPTERS = "Chapters"
 

@@ -269,7 +269,7 @@ def e2e_command(
 ) -> None:
     """The time a user waits for an answer: load, decode, encode, prompt, first token, full answer."""
     from crosslmm_cli.cli.common import Session
-    from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
+    from crosslmm_cli.engine.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
     from crosslmm_cli.bench.e2e import run_e2e_benchmark
     from crosslmm_cli.errors import ModelLoadError, for_input
 

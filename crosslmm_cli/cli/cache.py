@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
 def _cache():  # noqa: ANN202 - FeatureCache
     from crosslmm_cli.cli.common import current_settings, feature_cache_dir
-    from crosslmm_cli.feature_cache import FeatureCache
+    from crosslmm_cli.engine.feature_cache import FeatureCache
 
     return FeatureCache(feature_cache_dir(), max_bytes=int(current_settings().cache_max_gb * 1e9))
 

@@ -8,7 +8,7 @@ import typer
 from crosslmm_cli.cli.batch import MaxChapters, MaxLength, MinLength
 from crosslmm_cli.cli.common import OUTPUT, Session, with_run_options
 from crosslmm_cli.errors import UsageError
-from crosslmm_cli.options import RunOptions
+from crosslmm_cli.engine.options import RunOptions
 
 
 def register(app: typer.Typer) -> None:

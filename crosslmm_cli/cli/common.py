@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from crosslmm_cli.errors import UsageError
-from crosslmm_cli.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
+from crosslmm_cli.engine.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
 from crosslmm_cli.checkpoints.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
 from crosslmm_cli.units import parse_time
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from crosslmm_cli.inference import Engine
+    from crosslmm_cli.engine.inference import Engine
     from crosslmm_cli.checkpoints.store import ResolvedModel
-    from crosslmm_cli.pipeline import VideoPipeline
+    from crosslmm_cli.engine.pipeline import VideoPipeline
 
 MODEL, FRAMES, GENERATION, OUTPUT = "Model", "Frames", "Generation", "Output"
 
@@ -183,7 +183,7 @@ class Session:
         return resolved
 
     def load_engine(self) -> Engine:
-        from crosslmm_cli.inference import Engine
+        from crosslmm_cli.engine.inference import Engine
         from crosslmm_cli.checkpoints.loader import resolve_device
 
         resolved = self.resolve_model()
@@ -210,8 +210,8 @@ class Session:
 
     def pipeline(self, engine: Engine, frames: FrameOptions | None = None) -> VideoPipeline:
         """Video input for `engine`: the --frames/--fps/... options (or `frames`), subtitles, the cache."""
-        from crosslmm_cli.feature_cache import FeatureCache
-        from crosslmm_cli.pipeline import VideoPipeline
+        from crosslmm_cli.engine.feature_cache import FeatureCache
+        from crosslmm_cli.engine.pipeline import VideoPipeline
 
         cache = None
         if self.run.use_cache:

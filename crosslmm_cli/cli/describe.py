@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.cli.common import Session, find_videos, with_run_options
-from crosslmm_cli.options import RunOptions
+from crosslmm_cli.engine.options import RunOptions
 
 
 def register(app: typer.Typer) -> None:

@@ -9,8 +9,8 @@ One concept per module:
 - runs: `state` (pickle-free training state), `checkpoints` (layout, atomic writes), `progress`,
   `loop` (the shared training loop), `sft` (supervised training), `teacher` and `distill`
   (self-distillation), `init_model` (a new CrossLMM from SigLIP + Qwen2);
-- evaluation: `generation` (greedy answers about a clip), `answers` (letter parsing, matching),
-  `evaluate` (eval files, per-task accuracy).
+- evaluation: `answers` (letter parsing, matching), `evaluate` (eval files, per-task accuracy; the
+  answers come from `crosslmm_cli.engine.generation`, as every command's do).
 
 Importing this package is cheap: torch is imported by the modules that need it.
 """

@@ -92,7 +92,7 @@ class DistillDataset:
         import torch
 
         from crosslmm_cli.training.frames import ClipDecodeError
-        from crosslmm_cli.training.generation import prompt_inputs
+        from crosslmm_cli.engine.generation import prompt_inputs
         from crosslmm_cli.training.tokenization import IGNORE_INDEX
 
         item = self.items[index]

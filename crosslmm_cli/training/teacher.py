@@ -71,7 +71,7 @@ def run_teacher(model: Any, processor: Any, clip: ClipFrames, prompts: tuple[str
     """Greedy teacher answers to `prompts` about `clip` with their top-k next-token log-probs."""
     import torch
 
-    from crosslmm_cli.training.generation import encode_clip, greedy_kwargs, prompt_inputs
+    from crosslmm_cli.engine.generation import encode_clip, greedy_kwargs, prompt_inputs
 
     processor_t = teacher_processor(processor, settings.tokens_per_frame)
     features = encode_clip(model, processor_t, clip)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cli_fixtures import ffmpeg, make_video
 from crosslmm_cli.cli import app
-from crosslmm_cli.inference import Engine
+from crosslmm_cli.engine.inference import Engine
 
 runner = CliRunner()
 RECORD_FIELDS = {"path", "ok", "task", "text", "duration", "frames", "timestamps", "model", "tokens_per_frame", "elapsed_s"}

@@ -3,7 +3,7 @@ import time
 
 import torch
 
-from crosslmm_cli.feature_cache import CacheKey, FeatureCache
+from crosslmm_cli.engine.feature_cache import CacheKey, FeatureCache
 
 
 def key_for(tmp_path, name="v.mp4", sampling=None, model="m1"):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crosslmm_cli.inference import Engine
-from crosslmm_cli.options import GenerationOptions, ModelOptions
+from crosslmm_cli.engine.inference import Engine
+from crosslmm_cli.engine.options import GenerationOptions, ModelOptions
 
 QUESTION = "What happens at the end?"
 

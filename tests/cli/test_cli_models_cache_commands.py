@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from crosslmm_cli.cli import app
-from crosslmm_cli.feature_cache import CacheKey, FeatureCache
+from crosslmm_cli.engine.feature_cache import CacheKey, FeatureCache
 from crosslmm_cli.checkpoints.store import install_converted, installed_dir
 from crosslmm_cli.checkpoints.presets import get_preset
 from crosslmm_cli.checkpoints.settings import cache_dir, settings_path

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crosslmm_cli.errors import reraise_out_of_memory
-from crosslmm_cli.feature_cache import CacheKey, FeatureCache
-from crosslmm_cli.options import DEFAULT_MAX_FRAMES, FrameOptions
+from crosslmm_cli.engine.feature_cache import CacheKey, FeatureCache
+from crosslmm_cli.engine.options import DEFAULT_MAX_FRAMES, FrameOptions
 from crosslmm_cli.video.subtitles import Subtitles, load_subtitles, select_cues
 
 if TYPE_CHECKING:
     import torch
 
-    from crosslmm_cli.inference import EncodedVideo, Engine
+    from crosslmm_cli.engine.inference import EncodedVideo, Engine
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from crosslmm_cli.errors import CrossLMMError, ModelLoadError
-from crosslmm_cli.options import GenerationOptions, ModelOptions
+from crosslmm_cli.engine.options import GenerationOptions, ModelOptions
 from crosslmm_cli.units import format_bytes
 
 Subtitle = tuple[float, float, str]  # (start s, end s, text)
@@ -291,7 +291,7 @@ def _ctrl_c_held() -> Iterator[None]:
 
 def _generate_kwargs(engine: Engine, options: GenerationOptions) -> dict[str, Any]:
     """The tool's greedy settings (shared with eval: stop tokens, no video placeholder in answers), or sampling."""
-    from crosslmm_cli.training.generation import greedy_kwargs
+    from crosslmm_cli.engine.generation import greedy_kwargs
 
     kwargs = greedy_kwargs(engine.model, engine.processor, options.max_new_tokens)
     if options.do_sample:
