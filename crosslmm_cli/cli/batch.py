@@ -89,7 +89,7 @@ def run_task_batch(
     from crosslmm_cli.cli.errors import print_error
     from crosslmm_cli.cli.render import make_progress
     from crosslmm_cli.errors import error_line
-    from crosslmm_cli.results import JsonlWriter, ResultsLog
+    from crosslmm_cli.batch.results import JsonlWriter, ResultsLog
     from crosslmm_cli.tasks import TaskRunner, chapter_frames
 
     run = session.run

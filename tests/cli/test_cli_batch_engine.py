@@ -8,7 +8,7 @@ import pytest
 
 from crosslmm_cli.batch import run_batch
 from crosslmm_cli.errors import InputError
-from crosslmm_cli.results import ResultsLog
+from crosslmm_cli.batch.results import ResultsLog
 
 
 def records(path):

@@ -1,6 +1,6 @@
 import json
 
-from crosslmm_cli.results import ResultsLog, record_key
+from crosslmm_cli.batch.results import ResultsLog, record_key
 
 
 def test_append_writes_whole_lines_and_resume_knows_status(tmp_path):

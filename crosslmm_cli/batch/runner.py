@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from crosslmm_cli.batch.results import ResultsLog, record_key
 from crosslmm_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -24,7 +25,6 @@ from crosslmm_cli.errors import (
     as_crosslmm_error,
     is_out_of_memory,
 )
-from crosslmm_cli.results import ResultsLog, record_key
 
 Prepared = TypeVar("Prepared")
 

@@ -1,0 +1,16 @@
+"""Many inputs, resumably: the batch runner and its results log. Knows no model.
+
+`run_batch(inputs, prepare=..., process=...)` runs `process(prepare(path))` for every input not
+yet done, the next input prepared in a background thread while this one is processed; every input
+ends as one whole record appended to a `ResultsLog`, so an interrupted run resumes where it stopped.
+`prepare` and `process` are plain callables: the local task runner (`crosslmm_cli.tasks`) passes
+its own, and another engine (Ray Data's `map` / `map_batches`) can share the same record writer.
+
+Imports nothing of ours but `errors`.
+"""
+
+from crosslmm_cli.batch.results import JsonlWriter, ResultsLog, record_key, record_line
+from crosslmm_cli.batch.runner import BatchProgress, BatchSummary, plan_batch, run_batch
+
+__all__ = ["BatchProgress", "BatchSummary", "JsonlWriter", "ResultsLog", "plan_batch", "record_key", "record_line",
+           "run_batch"]
