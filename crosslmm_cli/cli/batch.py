@@ -43,7 +43,7 @@ def batch(
     run: RunOptions,
 ) -> None:
     """Run a task on many videos; one JSON record per video, appended as each finishes (resumable)."""
-    from crosslmm_cli.chapters import ChapterOptions
+    from crosslmm_cli.tasks.chapters import ChapterOptions
     from crosslmm_cli.tasks import DESCRIBE_PROMPT, TASKS
 
     if task not in TASKS:
@@ -85,7 +85,7 @@ def run_task_batch(
     The model is loaded only if some input is left to do.
     """
     from crosslmm_cli.batch import plan_batch, run_batch
-    from crosslmm_cli.chapters import ChapterOptions
+    from crosslmm_cli.tasks.chapters import ChapterOptions
     from crosslmm_cli.cli.errors import print_error
     from crosslmm_cli.cli.render import make_progress
     from crosslmm_cli.errors import error_line

@@ -34,8 +34,8 @@ def chapterize(
     Frames are sampled across the whole video (one every 2 s, at most 128, unless --frames/--fps
     say otherwise); their vision features give the boundaries and, reused, the titles.
     """
-    from crosslmm_cli.chapter_formats import FORMATS, check_youtube, format_chapters, youtube_options
-    from crosslmm_cli.chapters import ChapterOptions
+    from crosslmm_cli.tasks.chapter_formats import FORMATS, check_youtube, format_chapters, youtube_options
+    from crosslmm_cli.tasks.chapters import ChapterOptions
     from crosslmm_cli.tasks import Hooks, chapter_frames, find_chapters, title_chapters
 
     if fmt not in FORMATS:

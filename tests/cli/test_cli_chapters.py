@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from crosslmm_cli.chapter_formats import check_youtube, format_chapters, youtube_options
-from crosslmm_cli.chapters import Chapter, ChapterOptions, change_scores, detect_chapters
+from crosslmm_cli.tasks.chapter_formats import check_youtube, format_chapters, youtube_options
+from crosslmm_cli.tasks.chapters import Chapter, ChapterOptions, change_scores, detect_chapters
 from crosslmm_cli.errors import InputError, UsageError
 
 

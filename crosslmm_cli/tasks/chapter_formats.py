@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
-from crosslmm_cli.chapters import Chapter, ChapterOptions
 from crosslmm_cli.errors import InputError
+from crosslmm_cli.tasks.chapters import Chapter, ChapterOptions
 from crosslmm_cli.units import format_clock
 
 FORMATS = ("text", "youtube", "json", "vtt", "ffmetadata")

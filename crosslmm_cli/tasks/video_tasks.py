@@ -10,14 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crosslmm_cli.chapter_formats import chapters_as_dicts
-from crosslmm_cli.chapters import Chapter, ChapterOptions, detect_chapters
-from crosslmm_cli.errors import reraise_out_of_memory
-from crosslmm_cli.engine.inference import EncodedVideo, GenerationStats
 from crosslmm_cli.engine.options import FrameOptions, GenerationOptions
-from crosslmm_cli.engine.pipeline import PreparedVideo, VideoPipeline
+from crosslmm_cli.errors import reraise_out_of_memory
+from crosslmm_cli.tasks.chapter_formats import chapters_as_dicts
+from crosslmm_cli.tasks.chapters import Chapter, ChapterOptions, detect_chapters
+
+if TYPE_CHECKING:
+    from crosslmm_cli.engine.inference import EncodedVideo, GenerationStats
+    from crosslmm_cli.engine.pipeline import PreparedVideo, VideoPipeline
 
 DESCRIBE_PROMPT = "Describe this video in detail: what happens, in order, and roughly when."
 TITLE_PROMPT = "Give this part of the video a short title of at most six words. Reply with the title only."
