@@ -176,6 +176,7 @@ def load_model(
     """Load model and processor for inference (eval mode). `tokens_per_frame` overrides the checkpoint's."""
     from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
+    from crosslmm_cli.modeling.stop_tokens import set_stop_tokens
 
     path = resolve_checkpoint(path_or_id, revision)
     config_dict = check_checkpoint_dir(path)
@@ -209,17 +210,3 @@ def load_model(
     processor = CrossLMMProcessor.from_pretrained(path, tokens_per_frame=config.tokens_per_frame)
     set_stop_tokens(model.generation_config, processor.tokenizer)
     return model, processor
-
-
-def set_stop_tokens(generation_config: Any, tokenizer: Any) -> None:
-    """Stop at the end of the assistant's turn (`<|im_end|>`) and at `<|endoftext|>`, and pad with
-    the tokenizer's pad token, unless the checkpoint's generation_config.json already says otherwise."""
-    stops = []
-    for token in ("<|im_end|>", tokenizer.eos_token, "<|endoftext|>"):
-        token_id = tokenizer.convert_tokens_to_ids(token) if token else None
-        if token_id is not None and token_id != tokenizer.unk_token_id and token_id not in stops:
-            stops.append(token_id)
-    if generation_config.eos_token_id is None and stops:
-        generation_config.eos_token_id = stops
-    if generation_config.pad_token_id is None:
-        generation_config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]

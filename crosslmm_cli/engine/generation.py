@@ -21,16 +21,14 @@ def greedy_kwargs(model: Any, processor: Any, max_new_tokens: int) -> dict[str, 
 
     The video placeholder is never generated: an answer holding it could not be fed back
     (distillation feeds the teacher's answers to the student)."""
-    tokenizer = processor.tokenizer
+    from crosslmm_cli.modeling.stop_tokens import stop_settings
+
     kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False,
                               "temperature": None, "top_p": None, "top_k": None,
                               "suppress_tokens": [processor.video_token_id]}
-    generation_config = getattr(model, "generation_config", None)
-    if getattr(generation_config, "eos_token_id", None) is None:
-        end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        kwargs["eos_token_id"] = end_of_turn if isinstance(end_of_turn, int) and end_of_turn >= 0 else tokenizer.eos_token_id
-    if getattr(generation_config, "pad_token_id", None) is None:
-        kwargs["pad_token_id"] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    # The loader already wrote the stop tokens into the model's generation config; a model built in
+    # memory gets the same ones here.
+    kwargs.update(stop_settings(getattr(model, "generation_config", None), processor.tokenizer))
     return kwargs
 
 

@@ -53,7 +53,7 @@ def random_model(
     """
     import torch
 
-    from crosslmm_cli.checkpoints.loader import set_stop_tokens
+    from .stop_tokens import set_stop_tokens
     from .modeling_crosslmm import CrossLMMForConditionalGeneration
     from .presets import SHAPES, config_for_shape
 

@@ -190,7 +190,7 @@ def teacher_pass(trainable: Any, videos: list[Path], settings: DistillSettings, 
 def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = None) -> DistillResult:
     """Run (or resume) self-distillation; the student lands in `settings.output`."""
     from crosslmm_cli.checkpoints.convert import native_tokens_per_frame
-    from crosslmm_cli.checkpoints.loader import set_stop_tokens
+    from crosslmm_cli.modeling.stop_tokens import set_stop_tokens
     from crosslmm_cli.training.checkpoints import write_run_file
     from crosslmm_cli.training.dataset import pad_batch
     from crosslmm_cli.training.frames import FrameLoader, find_videos

@@ -94,11 +94,12 @@ def init_crosslmm(
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
     from crosslmm_cli.checkpoints.convert import cross_attention_weights, model_from_state
-    from crosslmm_cli.checkpoints.loader import resolve_checkpoint, set_stop_tokens
+    from crosslmm_cli.checkpoints.loader import resolve_checkpoint
     from crosslmm_cli.modeling import CrossLMMConfig
     from crosslmm_cli.modeling.configuration import every_kth_layer
     from crosslmm_cli.modeling.modeling_crosslmm import CrossLMMMultiModalProjector
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
+    from crosslmm_cli.modeling.stop_tokens import set_stop_tokens
 
     vision_dir, llm_dir, output = resolve_checkpoint(vision), resolve_checkpoint(llm), Path(output)
     vision_config, llm_config = _load_configs(vision_dir, llm_dir)
