@@ -25,12 +25,10 @@ import numpy as np
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-from crosslmm_cli.errors import CrossLMMError, ModelLoadError
 from crosslmm_cli.engine.options import GenerationOptions, ModelOptions
+from crosslmm_cli.errors import CrossLMMError, ModelLoadError
+from crosslmm_cli.modeling.prompting import Subtitle, Turn
 from crosslmm_cli.units import format_bytes
-
-Subtitle = tuple[float, float, str]  # (start s, end s, text)
-Turn = tuple[str, str]  # (question, answer)
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crosslmm_cli.modeling.prompting import Turn
 from crosslmm_cli.training.errors import DataFileError
 
 VIDEO_MARKER = "<video>"
 HUMAN_ROLES = ("human", "user")
 ANSWER_ROLES = ("gpt", "assistant")
-
-Turn = tuple[str, str]  # (question, answer)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crosslmm_cli.training.records import Turn
+from crosslmm_cli.modeling.prompting import Turn
 
 if TYPE_CHECKING:
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
