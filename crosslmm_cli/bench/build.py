@@ -91,7 +91,8 @@ def quantize_4bit_(model: nn.Module, dtype: torch.dtype, device: torch.device, s
 
 def load_checkpoint_model(path: str, weights: str, device: str) -> CrossLMMForConditionalGeneration:
     """A checkpoint through the tool's own loader (`crosslmm_cli.checkpoints.loader.load_model`)."""
-    from crosslmm_cli.checkpoints.loader import load_model, resolve_device
+    from crosslmm_cli.checkpoints.devices import resolve_device
+    from crosslmm_cli.checkpoints.loader import load_model
 
     quantize = {"4bit": "4bit", "16bit": "none", "32bit": "none"}[weights]
     dtype = compute_dtype(weights, resolve_device(device))

@@ -258,7 +258,7 @@ def iter_model_rows(
 
 
 def _device_of(options: ModelBenchOptions) -> torch.device:
-    from crosslmm_cli.checkpoints.loader import resolve_device
+    from crosslmm_cli.checkpoints.devices import resolve_device
 
     return resolve_device(options.device)
 
@@ -317,7 +317,7 @@ def shape_summary(config) -> dict[str, Any]:
 def run_model_benchmark(options: ModelBenchOptions, progress: Callable[[str], None] | None = None,
                         on_row: Callable[[ModelBenchRow], None] | None = None) -> ModelBenchResult:
     """Run the whole benchmark; `on_row` sees each row as soon as it is measured."""
-    from crosslmm_cli.checkpoints.loader import resolve_device
+    from crosslmm_cli.checkpoints.devices import resolve_device
 
     from .build import is_shape_name, load_checkpoint_model, random_model, shape_config
     from .environment import environment, load_average

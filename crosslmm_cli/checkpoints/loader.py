@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crosslmm_cli.checkpoints.devices import resolve_device, resolve_dtype
 from crosslmm_cli.errors import CheckpointError, ModelNotFoundError, OfflineError
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
 
 QUANTIZE_CHOICES = ("auto", "4bit", "8bit", "none")
-DEVICE_CHOICES = ("auto", "cuda", "cpu")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 #: Modules kept in the compute dtype under 4/8-bit (full names from the model root).
 UNQUANTIZED_MODULES = ["model.vision_tower", "model.multi_modal_projector", "lm_head"]
@@ -37,29 +37,6 @@ class LoadedModel:
     device: str
     dtype: str
     quantize: str
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    import torch
-
-    if device not in DEVICE_CHOICES and not device.startswith("cuda:"):
-        raise ValueError(f"device must be one of {DEVICE_CHOICES} (or cuda:N), got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelNotFoundError(f"device {device!r}: no CUDA GPU is visible", hint="use --device cpu (slow)")
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """bfloat16 on GPUs that have it, float16 on older GPUs, float32 on CPU (fast there)."""
-    import torch
-
-    if dtype is not None:
-        return dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype))
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
 
 
 def resolve_quantize(quantize: str, device: torch.device) -> str:

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from crosslmm_cli.checkpoints.devices import DEVICE_NAMES, is_device_name
 from crosslmm_cli.errors import SettingsError
 
 if sys.version_info >= (3, 11):
@@ -27,7 +28,6 @@ ENV_MODEL = "CROSSLMM_MODEL"
 SETTINGS_FILE = "settings.toml"
 
 QUANTIZE_CHOICES = ("4bit", "8bit", "none")
-DEVICE_CHOICES = ("auto", "cuda", "cpu")
 
 
 def config_dir() -> Path:
@@ -76,8 +76,8 @@ class Settings:
         where = str(self.path) if self.path else "settings"
         if self.quantize is not None and self.quantize not in QUANTIZE_CHOICES:
             raise SettingsError(f"{where}: quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {self.quantize!r}")
-        if self.device is not None and self.device not in DEVICE_CHOICES:
-            raise SettingsError(f"{where}: device must be one of {', '.join(DEVICE_CHOICES)}, not {self.device!r}")
+        if self.device is not None and not is_device_name(self.device):
+            raise SettingsError(f"{where}: device must be {DEVICE_NAMES}, not {self.device!r}")
         if not self.cache_max_gb >= 0:
             raise SettingsError(f"{where}: cache_max_gb must be a number >= 0, not {self.cache_max_gb!r}")
 

@@ -14,7 +14,7 @@ import importlib.util
 import typer
 
 from crosslmm_cli import __version__
-from crosslmm_cli.cli.errors import ErrorHandlingGroup
+from crosslmm_cli.cli.reporting import ErrorHandlingGroup
 
 COMMAND_MODULES = (
     "ask",  # ask, chat

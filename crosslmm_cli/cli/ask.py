@@ -28,7 +28,7 @@ def ask(
     run: RunOptions,
 ) -> None:
     """Answer questions about a video, streaming each answer to stdout as it is generated."""
-    from crosslmm_cli.cli.render import AnswerRenderer, write_line
+    from crosslmm_cli.cli.terminal import AnswerRenderer, write_line
     from crosslmm_cli.tasks import Hooks, generate_text, video_fields
 
     questions = ([question] if question else []) + list(more or [])
@@ -64,7 +64,7 @@ def chat(
     run: RunOptions,
 ) -> None:
     """Ask question after question about a video (encoded once). /reset forgets the conversation, /exit or Ctrl-D ends."""
-    from crosslmm_cli.cli.render import AnswerRenderer
+    from crosslmm_cli.cli.terminal import AnswerRenderer
     from crosslmm_cli.tasks import Hooks, generate_text
 
     session = Session.start(run)

@@ -86,8 +86,8 @@ def run_task_batch(
     """
     from crosslmm_cli.batch import plan_batch, run_batch
     from crosslmm_cli.tasks.chapters import ChapterOptions
-    from crosslmm_cli.cli.errors import print_error
-    from crosslmm_cli.cli.render import make_progress
+    from crosslmm_cli.cli.reporting import print_error
+    from crosslmm_cli.cli.terminal import make_progress
     from crosslmm_cli.errors import error_line
     from crosslmm_cli.batch.results import JsonlWriter, ResultsLog
     from crosslmm_cli.tasks import TaskRunner, chapter_frames
@@ -132,7 +132,7 @@ def run_task_batch(
 
 def _streaming(runner: Any, *, many: bool) -> Any:
     """`process` that streams each answer to stdout (a header per video when there are several)."""
-    from crosslmm_cli.cli.render import AnswerRenderer
+    from crosslmm_cli.cli.terminal import AnswerRenderer
 
     def process(path: str, prepared: Any) -> dict[str, Any]:
         if many:

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from crosslmm_cli.cli.reporting import exit_for, fail
+
 bench_app = typer.Typer(
     name="bench",
     help="Benchmarks: CrossLMM vs the full-token baseline (model), frame sampling (video), one request (e2e).",
@@ -24,12 +26,6 @@ SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12
 
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    """One line on stderr, then exit (2: bad options, 1: the run failed, 3: the model could not be loaded)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def parse_size(text: str) -> int:
@@ -77,7 +73,7 @@ def model_command(
     plot: Annotated[str | None, typer.Option(help="Also draw the paper's Figure 4 panels for this run to FILE (.png, .svg, .pdf; needs matplotlib).")] = None,
 ) -> None:
     """Prefill compute, peak memory, prefill time and decoding speed: CrossLMM at a few tokens per frame vs the full-token baseline."""
-    from crosslmm_cli.errors import CrossLMMError, ModelLoadError
+    from crosslmm_cli.errors import CrossLMMError
 
     try:
         frame_counts = parse_ints(frames or ("32,256,512" if computed else "8,32,64,128,256"), "--frames")
@@ -85,14 +81,14 @@ def model_command(
         weight_kinds = tuple(w.strip() for w in weights.split(",") if w.strip())
         limit = parse_size(memory_limit) if memory_limit else None
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error), 2) from None
     if plot:  # fail before a long run, not after it
         from crosslmm_cli.bench.plot import PlotUnavailable, _pyplot
 
         try:
             _pyplot()
         except PlotUnavailable as error:
-            raise _fail(f"{error} (hint: {error.hint})") from None
+            raise fail(str(error), 2, error.hint) from None
 
     import torch
 
@@ -101,7 +97,7 @@ def model_command(
     if model == "auto":
         model = "qwen2.5-7b" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
     if threads is not None and threads < 1:
-        raise _fail("--threads must be >= 1")
+        raise fail("--threads must be >= 1", 2)
     torch.set_num_threads(threads or _default_threads(model, device))
     options = ModelBenchOptions(
         model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=baseline or None,
@@ -113,10 +109,10 @@ def model_command(
         return
     try:
         result = _load(from_json) if from_json else _run(options)
-    except ModelLoadError as error:
-        raise _fail(_line(error), 3) from None
-    except (ValueError, CrossLMMError) as error:
-        raise _fail(_line(error)) from None
+    except CrossLMMError as error:
+        raise exit_for(error) from None
+    except ValueError as error:
+        raise fail(_line(error), 2) from None
     _show(result, as_json)
     if save:
         from pathlib import Path
@@ -138,14 +134,13 @@ def _default_threads(model: str, device: str) -> int:
     import torch
 
     from crosslmm_cli.bench.build import is_shape_name, shape_config
-    from crosslmm_cli.cli.training_options import SMALL_MODEL_WIDTH, model_width
+    from crosslmm_cli.checkpoints.devices import default_threads, model_width
 
-    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     try:
         width = shape_config(model).text_config.hidden_size if is_shape_name(model) else model_width(model)
     except ValueError:
         width = None
-    return 1 if on_cpu and width is not None and width < SMALL_MODEL_WIDTH else torch.get_num_threads()
+    return default_threads(width, device) or torch.get_num_threads()
 
 
 def _load(path: str):
@@ -162,10 +157,8 @@ def _load(path: str):
         raise ValueError(f"{path}: not a run saved by `crosslmm bench model --save` ({type(error).__name__}: {error})") from None
 
 
-def _line(error: BaseException) -> str:
-    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    hint = getattr(error, "hint", None)
-    return f"{text} (hint: {hint})" if hint else text
+def _line(error: ValueError) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _run(options):
@@ -210,11 +203,11 @@ def _computed(options, as_json: bool) -> None:
     from crosslmm_cli.bench.computed import computed_report, computed_tables
 
     if not is_shape_name(options.model):
-        raise _fail(f"--computed needs a shape preset, not {options.model!r}")
+        raise fail(f"--computed needs a shape preset, not {options.model!r}", 2)
     try:
         report = computed_report(options)
     except ValueError as error:
-        raise _fail(_line(error)) from None
+        raise fail(_line(error), 2) from None
     if as_json:
         import json
 
@@ -237,7 +230,7 @@ def video_command(
     try:
         frame_counts = parse_ints(frames, "--frames")
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error), 2) from None
     from crosslmm_cli.bench import video as video_bench
 
     rows = video_bench.run_video_benchmark(
@@ -286,10 +279,9 @@ def e2e_command(
         result = run_e2e_benchmark(session.load_engine, session.pipeline, video, question, run.generation,
                                    repeats=repeats, progress=lambda message: session.note(f"... {message}"))
     except ModelLoadError as error:
-        raise _fail(_line(error), 3) from None
+        raise exit_for(error) from None
     except Exception as error:  # noqa: BLE001 - the video's and anything else's: one line naming the video
-        typed = for_input(error, video)
-        raise _fail(_line(typed), getattr(typed, "exit_code", 1)) from None
+        raise exit_for(for_input(error, video)) from None
     if as_json:
         import json
 

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from crosslmm_cli.errors import UsageError
-from crosslmm_cli.engine.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
 from crosslmm_cli.checkpoints.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
+from crosslmm_cli.cli.reporting import set_verbosity
+from crosslmm_cli.cli.terminal import stderr_console
+from crosslmm_cli.engine.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
+from crosslmm_cli.errors import UsageError
 from crosslmm_cli.units import parse_time
 
 if TYPE_CHECKING:
@@ -116,7 +118,7 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name) for name in RUN_OPTIONS}
         run = build_run_options(values)
-        _remember_verbosity(run.verbosity)
+        set_verbosity(run.verbosity)  # the error handler shows a traceback under --verbose
         return command(*args, run=run, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
@@ -125,28 +127,11 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _remember_verbosity(verbosity: int) -> None:
-    """The error handler shows a traceback for unexpected errors under --verbose."""
-    from crosslmm_cli.cli.errors import set_verbosity
-
-    set_verbosity(verbosity)
 
 
 def current_settings() -> Settings:
     """The settings file as it is now (read each time: it is a few lines of TOML)."""
     return load_settings()
-
-
-def stdout_console() -> Console:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-def stderr_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass
@@ -184,7 +169,7 @@ class Session:
 
     def load_engine(self) -> Engine:
         from crosslmm_cli.engine.inference import Engine
-        from crosslmm_cli.checkpoints.loader import resolve_device
+        from crosslmm_cli.checkpoints.devices import resolve_device, set_threads
 
         resolved = self.resolve_model()
         options = self.run.model
@@ -193,10 +178,6 @@ class Session:
             options = replace(options, tokens_per_frame=preset.tokens_per_frame)
         if options.device == "auto" and resolve_device("auto").type == "cpu" and not resolved.is_demo:
             self.note("note: no GPU found; running on the CPU, which is slow for real models")
-        # The tool's one CPU-thread policy (shared with train/distill/eval): --threads, else 1 for
-        # a small model on CPU, where OpenMP's per-op sync costs more than the matmuls.
-        from crosslmm_cli.cli.training_options import set_threads
-
         set_threads(options.threads, resolved.location, options.device)
         started = time.perf_counter()
         engine = Engine.load(

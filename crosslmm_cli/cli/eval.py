@@ -8,9 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from crosslmm_cli.cli.training_options import (
-    DATA, MODEL, OUTPUT, check_device, fail, print_json, reported_errors, set_threads, usage_errors, warn,
-)
+from crosslmm_cli.checkpoints.devices import check_device, set_threads
+from crosslmm_cli.cli.reporting import fail, reported_errors, usage_errors
+from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, print_json, warn
 
 FRAMES = "Frames"
 

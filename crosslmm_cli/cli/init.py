@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.cli.training_options import print_json, reported_errors
+from crosslmm_cli.cli.reporting import reported_errors
+from crosslmm_cli.cli.training_options import print_json
 
 
 def init_command(

@@ -54,7 +54,7 @@ def pull(
     force: Annotated[bool, typer.Option("--force", help="Convert again even if a converted copy exists.")] = False,
 ) -> None:
     """Download a preset from the Hugging Face Hub (and convert it to CrossLMM where needed)."""
-    from crosslmm_cli.cli.common import stderr_console
+    from crosslmm_cli.cli.terminal import stderr_console
     from crosslmm_cli.checkpoints.store import pull as pull_preset
     from crosslmm_cli.checkpoints.presets import get_preset
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from crosslmm_cli.cli.reporting import fail
+
 
 class SplitChoice(str, Enum):
     train = "train"
@@ -57,11 +59,9 @@ def synth(
             workers=workers,
         )
     except (ValueError, SamplingError, VideoWriteError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2 if isinstance(err, ValueError) else 1) from None
+        raise fail(str(err), 2 if isinstance(err, ValueError) else 1) from None
     except OSError as err:
-        typer.echo(f"error: {err.filename or out}: {err.strerror or err}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(f"{err.filename or out}: {err.strerror or err}", 1) from None
     for files in written.values():
         kind = "conversations" if files.split == "train" else "questions"
         typer.echo(

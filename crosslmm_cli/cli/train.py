@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.cli.training_options import (
-    DATA, MODEL, OUTPUT, TRAINING, check_device, print_json, reported_errors, set_threads, usage_errors, warn,
-)
+from crosslmm_cli.checkpoints.devices import check_device, set_threads
+from crosslmm_cli.cli.reporting import reported_errors, usage_errors
+from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, print_json, warn
 
 
 def train_command(

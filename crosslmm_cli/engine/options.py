@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crosslmm_cli.checkpoints.devices import check_device
 from crosslmm_cli.errors import UsageError
 
 DEFAULT_MAX_FRAMES = 64
@@ -74,8 +75,7 @@ class ModelOptions:
     def __post_init__(self) -> None:
         if self.quantize not in (None, "4bit", "8bit", "none"):
             raise UsageError(f"--quantize must be 4bit, 8bit or none, not {self.quantize!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
-            raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+        check_device(self.device)
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, not {self.threads}")
         if self.tokens_per_frame is not None and self.tokens_per_frame < 1:

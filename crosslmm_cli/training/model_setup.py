@@ -86,7 +86,8 @@ def load_for_training(path: str | Path, settings: ModelSettings, *, tokens_per_f
     import torch
 
     from crosslmm_cli.errors import CheckpointError
-    from crosslmm_cli.checkpoints.loader import check_checkpoint_dir, resolve_checkpoint, resolve_device
+    from crosslmm_cli.checkpoints.devices import resolve_device
+    from crosslmm_cli.checkpoints.loader import check_checkpoint_dir, resolve_checkpoint
     from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
 

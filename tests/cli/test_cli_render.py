@@ -6,7 +6,7 @@ import re
 from rich.console import Console
 
 from crosslmm_cli.batch import run_batch
-from crosslmm_cli.cli.render import AnswerRenderer, make_progress
+from crosslmm_cli.cli.terminal import AnswerRenderer, make_progress
 
 
 def console(terminal: bool) -> Console:

@@ -1,4 +1,4 @@
-"""Terminal output: streamed answers on stdout, a progress bar on stderr.
+"""Terminal output: the two consoles, streamed answers on stdout, a progress bar on stderr.
 
 On a terminal, answers render as Markdown while they stream (rich Live); anywhere else (a pipe,
 a file, a test) they are written as plain text chunk by chunk and flushed, so `| tee` and
@@ -16,12 +16,22 @@ if TYPE_CHECKING:
     from rich.live import Live
 
 
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
 class AnswerRenderer:
     """Receives text chunks (`write`) between `begin()` and `end()`; one instance per answer."""
 
     def __init__(self, console: Console | None = None) -> None:
-        from crosslmm_cli.cli.common import stdout_console
-
         self.console = console or stdout_console()
         self.rich = self.console.is_terminal
         self.text = ""
