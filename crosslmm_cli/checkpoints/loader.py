@@ -1,6 +1,7 @@
-"""Loading a CrossLMM checkpoint for inference: local directory or hub id, 16-bit, 8-bit or 4-bit.
+"""Loading a CrossLMM checkpoint: local directory or hub id, 16-bit, 8-bit or 4-bit.
 
-4-bit is bitsandbytes NF4 with double quantization and a 16-bit compute dtype on GPU (the float32
+`load_checkpoint` is the one loader: `load_model` (inference: ask, eval, bench) and training's
+`load_for_training` (its own dtype and QLoRA policy) both call it. 4-bit is bitsandbytes NF4 with double quantization and a 16-bit compute dtype on GPU (the float32
 default is bitsandbytes' slow path). The vision tower, projector and LM head stay unquantized;
 norms, gates and embeddings are not linear layers and are never quantized. Weights load from
 safetensors only, never with remote code.
@@ -47,7 +48,10 @@ def resolve_quantize(quantize: str, device: torch.device) -> str:
     return quantize
 
 
-def bitsandbytes_config(quantize: str, compute_dtype: torch.dtype) -> Any:
+def bitsandbytes_config(quantize: str, compute_dtype: torch.dtype, keep: list[str] = UNQUANTIZED_MODULES) -> Any:
+    """bitsandbytes settings for "4bit" (NF4, double quantization) or "8bit"; None for "none".
+
+    `keep`: modules left in `compute_dtype` (regexes or names from the model root)."""
     from transformers import BitsAndBytesConfig
 
     if quantize == "4bit":
@@ -56,10 +60,10 @@ def bitsandbytes_config(quantize: str, compute_dtype: torch.dtype) -> Any:
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute_dtype,
-            llm_int8_skip_modules=UNQUANTIZED_MODULES,
+            llm_int8_skip_modules=keep,
         )
     if quantize == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=UNQUANTIZED_MODULES)
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=keep)
     return None
 
 
@@ -141,6 +145,53 @@ def check_checkpoint_dir(path: Path) -> dict:
     return config
 
 
+def open_checkpoint(path_or_id: str | Path, revision: str | None = None) -> tuple[Path, dict]:
+    """(local directory, config.json) of a checkpoint directory or hub id, checked before any weight is read."""
+    path = resolve_checkpoint(path_or_id, revision)
+    return path, check_checkpoint_dir(path)
+
+
+def load_checkpoint(
+    path: Path,
+    config_dict: dict,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    quantization_config: Any = None,
+    tokens_per_frame: int | None = None,
+) -> tuple[CrossLMMForConditionalGeneration, CrossLMMProcessor]:
+    """The one place a CrossLMM checkpoint becomes a model and its processor, for inference and training.
+
+    safetensors only, never remote code, never the network (the directory is local by now);
+    `tokens_per_frame` overrides the checkpoint's; failures are a CheckpointError naming the path.
+    """
+    from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
+    from crosslmm_cli.modeling.processing import CrossLMMProcessor
+
+    if tokens_per_frame is not None:
+        config_dict = {**config_dict, "tokens_per_frame": int(tokens_per_frame)}
+    try:
+        config = CrossLMMConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path / 'config.json'}: {error}".splitlines()[0]) from error
+    kwargs: dict[str, Any] = {
+        "config": config,
+        "dtype": dtype,
+        "use_safetensors": True,
+        "trust_remote_code": False,
+        "local_files_only": True,
+        "device_map": {"": device.index if device.type == "cuda" and device.index is not None else device.type},
+    }
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+    try:
+        model = CrossLMMForConditionalGeneration.from_pretrained(path, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise CheckpointError(f"{path}: could not load the model ({error})".splitlines()[0]) from error
+    processor = CrossLMMProcessor.from_pretrained(path, tokens_per_frame=config.tokens_per_frame)
+    return model, processor
+
+
 def load_model(
     path_or_id: str | Path,
     *,
@@ -151,39 +202,17 @@ def load_model(
     revision: str | None = None,
 ) -> tuple[CrossLMMForConditionalGeneration, CrossLMMProcessor]:
     """Load model and processor for inference (eval mode). `tokens_per_frame` overrides the checkpoint's."""
-    from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
-    from crosslmm_cli.modeling.processing import CrossLMMProcessor
     from crosslmm_cli.modeling.stop_tokens import set_stop_tokens
 
-    path = resolve_checkpoint(path_or_id, revision)
-    config_dict = check_checkpoint_dir(path)
+    path, config_dict = open_checkpoint(path_or_id, revision)
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
     quantize = resolve_quantize(quantize, target)
-    if tokens_per_frame is not None:
-        config_dict = {**config_dict, "tokens_per_frame": int(tokens_per_frame)}
-    try:
-        config = CrossLMMConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path / 'config.json'}: {error}".splitlines()[0]) from error
-
-    kwargs: dict[str, Any] = {
-        "config": config,
-        "dtype": compute_dtype,
-        "use_safetensors": True,
-        "trust_remote_code": False,
-        "local_files_only": True,
-        "device_map": {"": target.index if target.type == "cuda" and target.index is not None else target.type},
-    }
-    if quantize != "none":
-        kwargs["quantization_config"] = bitsandbytes_config(quantize, compute_dtype)
-    try:
-        model = CrossLMMForConditionalGeneration.from_pretrained(path, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError) as error:
-        raise CheckpointError(f"{path}: could not load the model ({error})".splitlines()[0]) from error
+    model, processor = load_checkpoint(path, config_dict, device=target, dtype=compute_dtype,
+                                       quantization_config=bitsandbytes_config(quantize, compute_dtype),
+                                       tokens_per_frame=tokens_per_frame)
     model.eval()
     model.loaded = LoadedModel(path=path, device=str(target), dtype=str(compute_dtype).removeprefix("torch."),
                                quantize=quantize)
-    processor = CrossLMMProcessor.from_pretrained(path, tokens_per_frame=config.tokens_per_frame)
     set_stop_tokens(model.generation_config, processor.tokenizer)
     return model, processor

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crosslmm_cli.checkpoints.loader import UNQUANTIZED_MODULES
 from crosslmm_cli.training.errors import TrainingSetupError
 
 if TYPE_CHECKING:
@@ -31,8 +32,7 @@ if TYPE_CHECKING:
 #: The LLM's own linear layers (not the cross-attention): where LoRA adapters go.
 LORA_TARGETS = r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
 #: Kept out of 4-bit quantization under QLoRA (regexes from the model root, as transformers matches them).
-QLORA_UNQUANTIZED = ["model.vision_tower", "model.multi_modal_projector", "lm_head",
-                     r"model\.language_model\.layers\.\d+\.cross_attn"]
+QLORA_UNQUANTIZED = [*UNQUANTIZED_MODULES, r"model\.language_model\.layers\.\d+\.cross_attn"]
 
 
 @dataclass(frozen=True)
@@ -85,42 +85,21 @@ def load_for_training(path: str | Path, settings: ModelSettings, *, tokens_per_f
     e.g. stage 1 on a 4-bit LLM)."""
     import torch
 
-    from crosslmm_cli.errors import CheckpointError
     from crosslmm_cli.checkpoints.devices import resolve_device
-    from crosslmm_cli.checkpoints.loader import check_checkpoint_dir, resolve_checkpoint
-    from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
-    from crosslmm_cli.modeling.processing import CrossLMMProcessor
+    from crosslmm_cli.checkpoints.loader import bitsandbytes_config, load_checkpoint, open_checkpoint
 
-    source = resolve_checkpoint(path)
-    config_dict = check_checkpoint_dir(source)
+    source, config_dict = open_checkpoint(path)
     device = resolve_device(settings.device)
     save_dtype = getattr(torch, str(config_dict.get("dtype") or config_dict.get("torch_dtype") or "float32"))
     on_gpu = device.type == "cuda"
     load_dtype = save_dtype if on_gpu and save_dtype in (torch.bfloat16, torch.float16) else torch.float32
     if on_gpu and load_dtype == torch.float32:
         load_dtype = torch.bfloat16  # frozen weights in 16 bits on a GPU even from a float32 checkpoint
-    if tokens_per_frame is not None:
-        config_dict = {**config_dict, "tokens_per_frame": int(tokens_per_frame)}
-    try:
-        config = CrossLMMConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{source / 'config.json'}: {error}".splitlines()[0]) from error
-    kwargs: dict[str, Any] = {"config": config, "dtype": load_dtype, "use_safetensors": True,
-                              "trust_remote_code": False, "local_files_only": True,
-                              "device_map": {"": device.index if on_gpu and device.index is not None else device.type}}
+    quantization = None
     if settings.qlora:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if on_gpu else torch.float32,
-            llm_int8_skip_modules=QLORA_UNQUANTIZED,
-        )
-    try:
-        model = CrossLMMForConditionalGeneration.from_pretrained(source, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError) as error:
-        raise CheckpointError(f"{source}: could not load the model ({error})".splitlines()[0]) from error
-    processor = CrossLMMProcessor.from_pretrained(source, tokens_per_frame=config.tokens_per_frame)
+        quantization = bitsandbytes_config("4bit", torch.bfloat16 if on_gpu else torch.float32, keep=QLORA_UNQUANTIZED)
+    model, processor = load_checkpoint(source, config_dict, device=device, dtype=load_dtype,
+                                       quantization_config=quantization, tokens_per_frame=tokens_per_frame)
     peft_model = add_lora(model, settings) if settings.uses_lora and adapters else None
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
