@@ -33,13 +33,13 @@ def compute_dtype(weights: str, device: torch.device) -> torch.dtype:
 
 
 def is_shape_name(source: str) -> bool:
-    from crosslmm_cli.modeling.presets import SHAPES
+    from crosslmm_cli.modeling.shapes import SHAPES
 
     return source in SHAPES
 
 
 def shape_config(source: str, **overrides: Any) -> CrossLMMConfig:
-    from crosslmm_cli.modeling.presets import config_for_shape
+    from crosslmm_cli.modeling.shapes import config_for_shape
 
     return config_for_shape(source, **{k: v for k, v in overrides.items() if v is not None})
 

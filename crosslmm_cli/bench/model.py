@@ -189,7 +189,7 @@ def measure_case(case: _Case, row: ModelBenchRow, options: ModelBenchOptions) ->
     from crosslmm_cli.modeling.cache import CACHE_KWARG
 
     from .flops import MacCounter
-    from .memory import measure_peak
+    from .peak_memory import measure_peak
 
     base = row.weight_bytes + case.input_bytes
     # The tracker innermost: it must see the ops the model runs, not FlopCounterMode's decompositions of them.
@@ -220,7 +220,7 @@ def iter_model_rows(
     options: ModelBenchOptions, build_model: Callable[[str], Any], progress: Callable[[str], None] | None = None
 ) -> Iterator[ModelBenchRow]:
     """Rows in order (weights, frames, method). `build_model(weights)` returns the model to measure."""
-    from .memory import is_out_of_memory, weight_bytes
+    from .peak_memory import is_out_of_memory, weight_bytes
 
     for weights in options.weights:
         if progress:

@@ -2,13 +2,13 @@
 
     python -m crosslmm_cli.bench.training_memory
 
-No weights are needed: the models are built on the meta device from `crosslmm_cli.modeling.presets`.
+No weights are needed: the models are built on the meta device from `crosslmm_cli.modeling.shapes`.
 See `crosslmm_cli.training.memory` for what is counted and how.
 """
 
 from __future__ import annotations
 
-from crosslmm_cli.modeling.presets import config_for_shape
+from crosslmm_cli.modeling.shapes import config_for_shape
 from crosslmm_cli.training.memory import MemoryRecipe, estimate_training_memory
 
 RECIPES = [

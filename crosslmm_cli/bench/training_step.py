@@ -21,8 +21,8 @@ import torch
 
 from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
 from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
-from crosslmm_cli.modeling.presets import config_for_shape
-from crosslmm_cli.training.frames import FrameLoader, FrameSampling
+from crosslmm_cli.modeling.shapes import config_for_shape
+from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
 
 
 def step_times(shape: str, frames: int, batch: int, steps: int, threads: int) -> list[float]:

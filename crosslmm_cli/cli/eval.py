@@ -64,7 +64,7 @@ def eval_command(
     with reported_errors():
         from crosslmm_cli.checkpoints.loader import load_model
         from crosslmm_cli.training.evaluate import group_by_video, read_eval_items, run_eval, summarise
-        from crosslmm_cli.training.frames import FrameLoader, FrameSampling
+        from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
         from crosslmm_cli.training.progress import ProgressBar
 
         check_device(device)

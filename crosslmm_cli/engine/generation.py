@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from crosslmm_cli.training.frames import ClipFrames
+    from crosslmm_cli.training.frame_cache import ClipFrames
 
 
 def greedy_kwargs(model: Any, processor: Any, max_new_tokens: int) -> dict[str, Any]:

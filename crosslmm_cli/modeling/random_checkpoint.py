@@ -55,7 +55,7 @@ def random_model(
 
     from .stop_tokens import set_stop_tokens
     from .modeling_crosslmm import CrossLMMForConditionalGeneration
-    from .presets import SHAPES, config_for_shape
+    from .shapes import SHAPES, config_for_shape
 
     if processor is None:
         tokens_per_frame = config_overrides.get("tokens_per_frame", SHAPES.get(shape, {}).get("tokens_per_frame", 9))

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from crosslmm_cli.training.frames import ClipDecodeError, FrameLoader
+from crosslmm_cli.training.frame_cache import ClipDecodeError, FrameLoader
 from crosslmm_cli.training.records import Conversation
 from crosslmm_cli.training.tokenization import IGNORE_INDEX, TemplateError, encode_conversation
 

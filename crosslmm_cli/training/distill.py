@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from crosslmm_cli.training.errors import DataFileError, TrainingSetupError
-from crosslmm_cli.training.frames import FrameSampling
+from crosslmm_cli.training.frame_cache import FrameSampling
 from crosslmm_cli.training.loop import LoopResult, LoopSettings
 from crosslmm_cli.training.model_setup import ModelSettings
 from crosslmm_cli.training.optim import OptimizerSettings
@@ -91,7 +91,7 @@ class DistillDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         import torch
 
-        from crosslmm_cli.training.frames import ClipDecodeError
+        from crosslmm_cli.training.frame_cache import ClipDecodeError
         from crosslmm_cli.engine.generation import prompt_inputs
         from crosslmm_cli.training.tokenization import IGNORE_INDEX
 
@@ -157,7 +157,7 @@ def measure_kl(trainable: Any, dataset: DistillDataset, collate: Callable, batch
 def teacher_pass(trainable: Any, videos: list[Path], settings: DistillSettings, teacher: TeacherSettings,
                  frames: Any, warn: Callable[[str], None]) -> tuple[dict[Path, list[TeacherTarget]], int]:
     """Teacher targets for every video: from the cache, else computed now and cached."""
-    from crosslmm_cli.training.frames import ClipDecodeError
+    from crosslmm_cli.training.frame_cache import ClipDecodeError
     from crosslmm_cli.training.progress import ProgressBar
     from crosslmm_cli.training.teacher import cache_key, load_targets, run_teacher, save_targets
 
@@ -191,9 +191,9 @@ def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = N
     """Run (or resume) self-distillation; the student lands in `settings.output`."""
     from crosslmm_cli.checkpoints.convert import native_tokens_per_frame
     from crosslmm_cli.modeling.stop_tokens import set_stop_tokens
-    from crosslmm_cli.training.checkpoints import write_run_file
+    from crosslmm_cli.training.run_folder import write_run_file
     from crosslmm_cli.training.dataset import pad_batch
-    from crosslmm_cli.training.frames import FrameLoader, find_videos
+    from crosslmm_cli.training.frame_cache import FrameLoader, find_videos
     from crosslmm_cli.training.groups import TrainingPlan, parse_groups
     from crosslmm_cli.training.loop import TrainingLoop
     from crosslmm_cli.training.sft import prepare_model, prepare_output, publish_final

@@ -159,7 +159,7 @@ def group_by_video(items: Sequence[EvalItem]) -> dict[Path, list[EvalItem]]:
 def run_eval(model: Any, processor: Any, items: Sequence[EvalItem], frames: Any, *, batch_size: int = 8,
              max_new_tokens: int = 32, on_video: Callable[[int], None] | None = None) -> Iterator[Prediction]:
     """Predictions in video order (items of one video together); `frames` is a FrameLoader."""
-    from crosslmm_cli.training.frames import ClipDecodeError
+    from crosslmm_cli.training.frame_cache import ClipDecodeError
     from crosslmm_cli.engine.generation import encode_clip, generate_replies
 
     for done, (video, video_items) in enumerate(group_by_video(items).items(), start=1):

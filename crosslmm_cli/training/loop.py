@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from crosslmm_cli.training.checkpoints import METRICS_FILE, trim_metrics, write_checkpoint
+from crosslmm_cli.training.run_folder import METRICS_FILE, trim_metrics, write_checkpoint
 from crosslmm_cli.training.dataset import EpochBatches, make_loader
 from crosslmm_cli.training.errors import TrainingSetupError
 from crosslmm_cli.training.model_setup import TrainableModel, save_plain_checkpoint, trainable_parameters

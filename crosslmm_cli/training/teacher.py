@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from crosslmm_cli.training.frames import ClipFrames
+    from crosslmm_cli.training.frame_cache import ClipFrames
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
     from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
     from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
-    from crosslmm_cli.modeling.presets import config_for_shape
+    from crosslmm_cli.modeling.shapes import config_for_shape
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
     from crosslmm_cli.modeling.tokenizer import build_tokenizer
 

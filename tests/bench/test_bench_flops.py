@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from crosslmm_cli.bench.analytic import prefill_macs
 from crosslmm_cli.bench.flops import MacCounter, attention_macs, causal_pairs, custom_formulas
 from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
-from crosslmm_cli.modeling.presets import config_for_shape
+from crosslmm_cli.modeling.shapes import config_for_shape
 
 
 def tiny(seed: int = 0, **overrides) -> CrossLMMForConditionalGeneration:

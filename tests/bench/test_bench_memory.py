@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from crosslmm_cli.bench.memory import MemoryLimitExceeded, is_out_of_memory, measure_peak, weight_bytes
+from crosslmm_cli.bench.peak_memory import MemoryLimitExceeded, is_out_of_memory, measure_peak, weight_bytes
 
 CPU = torch.device("cpu")
 MB = 2**20
@@ -47,7 +47,7 @@ def test_memory_limit_stops_the_op_that_crosses_it():
 
 def test_weight_bytes_count_tied_weights_once_and_four_bit_quantization_state():
     from crosslmm_cli.bench.build import random_model
-    from crosslmm_cli.modeling.presets import config_for_shape
+    from crosslmm_cli.modeling.shapes import config_for_shape
 
     tied = config_for_shape("tiny", text_config={"tie_word_embeddings": True})
     model = random_model(tied, "32bit", CPU)
@@ -69,7 +69,7 @@ def test_estimate_matches_the_tracker_on_the_cpu_shape():
     from crosslmm_cli.bench.estimate import prefill_memory
     from crosslmm_cli.bench.estimate import weight_bytes as estimated_weights
     from crosslmm_cli.bench.model import Method, _Case
-    from crosslmm_cli.modeling.presets import config_for_shape
+    from crosslmm_cli.modeling.shapes import config_for_shape
 
     config = config_for_shape("cpu-small")
     model = random_model(config, "16bit", CPU)

@@ -9,7 +9,7 @@ import pytest
 from crosslmm_cli.bench.analytic import prefill_macs
 from crosslmm_cli.bench.model import OUT_OF_MEMORY, ModelBenchOptions, run_model_benchmark
 from crosslmm_cli.bench.report import TargetCheck, check_targets, ratio, to_json
-from crosslmm_cli.modeling.presets import config_for_shape
+from crosslmm_cli.modeling.shapes import config_for_shape
 
 TINY = dict(model="tiny", frames=(2, 4), tokens_per_frame=(1, 4), baseline_tokens_per_frame=16, weights=("32bit",),
             device="cpu", text_tokens=6, repeats=2, min_repeat_time_s=60.0, decode_tokens=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
-from crosslmm_cli.modeling.presets import config_for_shape
+from crosslmm_cli.modeling.shapes import config_for_shape
 
 VIDEO = 127  # video_token_id of the tiny shape (vocab 128)
 

@@ -81,7 +81,7 @@ def test_projection_runs_on_a_bounded_number_of_tokens_and_chunking_is_exact(mon
 
 @torch.no_grad()
 def test_encoder_writes_chunks_into_one_buffer_instead_of_concatenating():
-    from crosslmm_cli.bench.memory import measure_peak
+    from crosslmm_cli.bench.peak_memory import measure_peak
 
     model = tiny_model(vision_chunk_size=1)
     video = random_video(model.config, frames=64)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from training_fixtures import COLOURS, colour_clip, tiny_processor, write_video
 
-from crosslmm_cli.training import frames as frames_module
-from crosslmm_cli.training.frames import ClipDecodeError, FrameLoader, FrameSampling, find_videos
+from crosslmm_cli.training import frame_cache as frames_module
+from crosslmm_cli.training.frame_cache import ClipDecodeError, FrameLoader, FrameSampling, find_videos
 
 
 def test_frames_come_at_the_tile_size_and_match_the_processor(colour_data):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crosslmm_cli.modeling.presets import config_for_shape
+from crosslmm_cli.modeling.shapes import config_for_shape
 from crosslmm_cli.training.memory import GiB, MemoryRecipe, estimate_training_memory, lora_parameters, parameter_counts
 from crosslmm_cli.training.optim import cosine_with_warmup
 
