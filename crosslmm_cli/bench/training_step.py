@@ -22,7 +22,8 @@ import torch
 from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
 from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
 from crosslmm_cli.modeling.shapes import config_for_shape
-from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
+from crosslmm_cli.engine.options import FrameOptions
+from crosslmm_cli.training.frame_cache import FrameLoader
 
 
 def step_times(shape: str, frames: int, batch: int, steps: int, threads: int) -> list[float]:
@@ -61,8 +62,8 @@ def cache_times(frames: int) -> tuple[float, float]:
         writer.send(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
     writer.close()
     processor = CrossLMMImageProcessor(ImageProcessorConfig(height=384, width=384))
-    decode = FrameLoader(processor, FrameSampling(num_frames=frames))
-    cached = FrameLoader(processor, FrameSampling(num_frames=frames), cache_dir=folder / "cache")
+    decode = FrameLoader(processor, FrameOptions(num_frames=frames))
+    cached = FrameLoader(processor, FrameOptions(num_frames=frames), cache_dir=folder / "cache")
     cached.load(video)
     decode_s = statistics.median(_timed(lambda: decode.load(video)) for _ in range(5))
     cached_s = statistics.median(_timed(lambda: cached.load(video)) for _ in range(5))

@@ -32,6 +32,8 @@ CONVERT_BUNDLED = "bundled"  # ships inside the package: `path` is relative to t
 CONVERT_NONE = "none"  # the hub snapshot already is a CrossLMM checkpoint
 CONVERT_LLAVA_ONEVISION = "llava_onevision"  # llava-hf LLaVA-OneVision, converted after download
 CONVERT_CHOICES = (CONVERT_BUNDLED, CONVERT_NONE, CONVERT_LLAVA_ONEVISION)
+#: Frames a model samples from a video when neither its preset nor the command says how many.
+DEFAULT_FRAMES = 32
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Preset:
     repo: str | None = None  # hub repo id
     revision: str | None = None  # branch, tag or commit; pin a commit where one is known
     path: str | None = None  # bundled presets: directory relative to the models dir
-    default_frames: int = 32
+    default_frames: int = DEFAULT_FRAMES
     tokens_per_frame: int | None = None  # None: the checkpoint's own config decides
     license: str = "unknown"
     download_size: str = ""  # human-readable, e.g. "1.8 GB"

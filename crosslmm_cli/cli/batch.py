@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from crosslmm_cli.cli.common import Session, find_videos, with_run_options
+from crosslmm_cli.cli.common import Session, videos_named, with_run_options
 from crosslmm_cli.errors import UsageError
 from crosslmm_cli.engine.options import RunOptions
 
@@ -56,7 +56,7 @@ def batch(
     session = Session.start(run)
     summary = run_task_batch(
         session,
-        find_videos(inputs, session),
+        videos_named(inputs, session),
         task=task,
         prompt=question if task == "ask" else (prompt or DESCRIBE_PROMPT),
         jsonl=True,

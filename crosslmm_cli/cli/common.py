@@ -20,7 +20,14 @@ import typer
 from crosslmm_cli.checkpoints.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
 from crosslmm_cli.cli.reporting import set_verbosity
 from crosslmm_cli.cli.terminal import stderr_console
-from crosslmm_cli.engine.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
+from crosslmm_cli.engine.options import (
+    DEFAULT_FRAMES,
+    DEFAULT_MAX_FRAMES,
+    FrameOptions,
+    GenerationOptions,
+    ModelOptions,
+    RunOptions,
+)
 from crosslmm_cli.errors import UsageError
 from crosslmm_cli.units import parse_time
 
@@ -54,7 +61,7 @@ RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
                help="Number of frames to sample, evenly (default: the model's).")], None),
     "fps": (Annotated[Optional[float], _option("--fps", panel=FRAMES, help="Sample this many frames per second instead.")], None),
     "max_frames": (Annotated[Optional[int], _option("--max-frames", panel=FRAMES, min=1,
-                   help="Upper bound on frames with --fps (default: 64).")], None),
+                   help=f"Upper bound on frames with --fps (default: {DEFAULT_MAX_FRAMES}).")], None),
     "start": (Annotated[Optional[str], _option("--start", panel=FRAMES, metavar="TIME",
               help="Sample from this time on (seconds, mm:ss or h:mm:ss).")], None),
     "end": (Annotated[Optional[str], _option("--end", panel=FRAMES, metavar="TIME", help="Sample up to this time.")], None),
@@ -181,7 +188,7 @@ class Session:
         set_threads(options.threads, resolved.location, options.device)
         started = time.perf_counter()
         engine = Engine.load(
-            resolved.location, options, name=resolved.ref, default_frames=preset.default_frames if preset else 32
+            resolved.location, options, name=resolved.ref, default_frames=preset.default_frames if preset else DEFAULT_FRAMES
         )
         self.detail(
             f"model {resolved.ref} ({resolved.location}) on {engine.device}, {engine.tokens_per_frame} tokens per frame, "
@@ -216,7 +223,7 @@ class Session:
         return pipeline, prepared, encoded
 
 
-def find_videos(paths: list[str], session: Session) -> list[str]:
+def videos_named(paths: list[str], session: Session) -> list[str]:
     """The videos PATH arguments name (see `crosslmm_cli.video.discovery`); a usage error if there are none."""
     import sys
 

@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.cli.common import Session, find_videos, with_run_options
+from crosslmm_cli.cli.common import Session, videos_named, with_run_options
 from crosslmm_cli.engine.options import RunOptions
 
 
@@ -27,6 +27,6 @@ def describe(
 
     session = Session.start(run)
     summary = run_task_batch(
-        session, find_videos(paths, session), task="describe", prompt=prompt or DESCRIBE_PROMPT, jsonl=jsonl, output=None
+        session, videos_named(paths, session), task="describe", prompt=prompt or DESCRIBE_PROMPT, jsonl=jsonl, output=None
     )
     raise typer.Exit(summary.exit_code)

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from crosslmm_cli.checkpoints.devices import check_device, set_threads
-from crosslmm_cli.cli.reporting import fail, reported_errors, usage_errors
+from crosslmm_cli.cli.reporting import fail, reported_errors
 from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, print_json, warn
+from crosslmm_cli.engine.options import DEFAULT_FRAMES, DEFAULT_MAX_FRAMES, FrameOptions
 
 FRAMES = "Frames"
 
@@ -37,11 +38,11 @@ def eval_command(
     model: Annotated[str, typer.Option("--model", "-m", help="CrossLMM checkpoint (directory or hub id).",
                                        rich_help_panel=MODEL)],
     frames: Annotated[Optional[int], typer.Option("--frames", "-n", min=1, help="Frames sampled evenly "
-                                                  "(default 32 unless --fps).", rich_help_panel=FRAMES)] = None,
+                                                  f"(default {DEFAULT_FRAMES} unless --fps).", rich_help_panel=FRAMES)] = None,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Sample this many frames per second instead.",
                                                  rich_help_panel=FRAMES)] = None,
-    max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Upper bound on frames with --fps.",
-                                            rich_help_panel=FRAMES)] = 64,
+    max_frames: Annotated[Optional[int], typer.Option("--max-frames", min=1, help="Upper bound on frames with --fps "
+                                                      f"(default {DEFAULT_MAX_FRAMES}).", rich_help_panel=FRAMES)] = None,
     tokens_per_frame: Annotated[Optional[int], typer.Option("--tokens-per-frame", min=1, help="Visual tokens per frame "
                                                             "(default: the model's).", rich_help_panel=MODEL)] = None,
     quantize: Annotated[str, typer.Option("--quantize", metavar="auto|4bit|8bit|none", help="Weight quantization "
@@ -64,21 +65,21 @@ def eval_command(
     with reported_errors():
         from crosslmm_cli.checkpoints.loader import load_model
         from crosslmm_cli.training.evaluate import group_by_video, read_eval_items, run_eval, summarise
-        from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
+        from crosslmm_cli.training.frame_cache import FrameLoader
         from crosslmm_cli.training.progress import ProgressBar
 
         check_device(device)
         if quantize not in ("auto", "4bit", "8bit", "none"):
             raise fail(f"--quantize must be auto, 4bit, 8bit or none, got {quantize!r}", 2)
-        with usage_errors():
-            sampling = FrameSampling(num_frames=frames if frames or fps else 32, fps=fps, max_frames=max_frames)
+        options = FrameOptions(num_frames=frames, fps=fps, max_frames=max_frames)
         items, problems = read_eval_items(data)
         for problem in problems[:20]:
             warn(f"left out {problem}")
         items = items[:limit] if limit else items
         set_threads(threads, model, device)
         loaded, processor = load_model(model, quantize=quantize, device=device, tokens_per_frame=tokens_per_frame)
-        loader = FrameLoader(processor.image_processor, sampling)
+        # Frames as `crosslmm ask` samples them, resized where the model is, as `crosslmm ask` resizes them.
+        loader = FrameLoader(processor.image_processor, options, device=loaded.device)
         predictions = []
         try:
             out = open(jsonl, "w", encoding="utf-8") if jsonl else None  # noqa: SIM115 - closed below
@@ -105,7 +106,7 @@ def eval_command(
             typer.echo(f"{summary.failed} item(s) left out: their video could not be read", err=True)
     if json_output:
         print_json({**summary.to_json(), "model": model, "data": str(data),
-                    "frames": sampling.num_frames, "fps": sampling.fps,
+                    "frames": loader.sampling.num_frames, "fps": loader.sampling.fps,
                     "tokens_per_frame": processor.tokens_per_frame})
 
 

@@ -1,19 +1,32 @@
-"""Greedy answers to several questions about one clip, the video encoded once.
+"""The tool's greedy decoding, and greedy answers to several questions about one clip at once.
 
-Prompts are built exactly as `crosslmm ask` builds them (the processor's chat template with the
-time instruction), so eval scores what users get. The clip's encoder features are computed once
-and shared by every question in the batch.
+`greedy_kwargs` is what `crosslmm ask` generates with (unless it samples), and what eval and the
+distillation teacher generate with. Prompts are built exactly as `crosslmm ask` builds them (the
+processor's chat template with the time instruction), so eval scores what users get. The clip's
+encoder features are computed once (`encoding.encode_frames`) and shared by every question.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from crosslmm_cli.engine.encoding import encode_frames
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
-    from crosslmm_cli.training.frame_cache import ClipFrames
+
+class Clip(Protocol):
+    """Sampled frames of one video: a training `ClipFrames`, or anything alike."""
+
+    frames: np.ndarray  # uint8 (T, H, W, 3)
+    timestamps: np.ndarray  # (T,) seconds
+    duration: float
+
+    @property
+    def num_frames(self) -> int: ...
 
 
 def greedy_kwargs(model: Any, processor: Any, max_new_tokens: int) -> dict[str, Any]:
@@ -32,21 +45,7 @@ def greedy_kwargs(model: Any, processor: Any, max_new_tokens: int) -> dict[str, 
     return kwargs
 
 
-def model_dtype(model: Any) -> torch.dtype:
-    """The compute dtype: that of the input embeddings (never quantized)."""
-    return model.get_input_embeddings().weight.dtype
-
-
-def encode_clip(model: Any, processor: Any, clip: ClipFrames) -> torch.Tensor:
-    """Encoder features (1, T, N, D_v) of a clip, on the model's device."""
-    import torch
-
-    pixels = processor.image_processor(clip.frames).to(model.device, dtype=model_dtype(model))
-    with torch.no_grad():
-        return model.get_video_features(pixels[None])
-
-
-def prompt_inputs(processor: Any, questions: Sequence[str], clip: ClipFrames, device: Any) -> dict[str, torch.Tensor]:
+def prompt_inputs(processor: Any, questions: Sequence[str], clip: Clip, device: Any) -> dict[str, torch.Tensor]:
     """Left-padded input_ids / attention_mask (B, L) for `questions` about `clip` (video placeholders expanded)."""
     timestamps = [float(t) for t in clip.timestamps]
     prompts = [processor.build_prompt(q, timestamps=timestamps, duration=clip.duration) for q in questions]
@@ -54,13 +53,14 @@ def prompt_inputs(processor: Any, questions: Sequence[str], clip: ClipFrames, de
     return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
 
 
-def generate_replies(model: Any, processor: Any, clip: ClipFrames, questions: Sequence[str], *,
+def generate_replies(model: Any, processor: Any, clip: Clip, questions: Sequence[str], *,
                      features: torch.Tensor | None = None, max_new_tokens: int = 32,
                      **model_kwargs: Any) -> list[str]:
-    """Greedy replies (special tokens dropped) to each question about `clip`."""
+    """Greedy replies (special tokens dropped) to each question about `clip`; `features` (T, N, D_v)
+    when already encoded."""
     import torch
 
-    features = encode_clip(model, processor, clip) if features is None else features
+    features = encode_frames(model, processor, clip.frames)[None] if features is None else features[None]
     inputs = prompt_inputs(processor, questions, clip, model.device)
     batch = inputs["input_ids"].shape[0]
     with torch.no_grad():

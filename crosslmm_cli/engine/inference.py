@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-from crosslmm_cli.engine.options import GenerationOptions, ModelOptions
+from crosslmm_cli.engine.encoding import encode_frames
+from crosslmm_cli.engine.options import DEFAULT_FRAMES, GenerationOptions, ModelOptions
 from crosslmm_cli.errors import CrossLMMError, ModelLoadError
 from crosslmm_cli.modeling.prompting import Subtitle, Turn
 from crosslmm_cli.units import format_bytes
@@ -89,7 +90,7 @@ def peak_memory_bytes(device: str) -> int:
 class Engine:
     """One loaded model and its processor."""
 
-    def __init__(self, model: Any, processor: Any, *, name: str, fingerprint: str, default_frames: int = 32) -> None:
+    def __init__(self, model: Any, processor: Any, *, name: str, fingerprint: str, default_frames: int = DEFAULT_FRAMES) -> None:
         self.model = model
         self.processor = processor
         self.name = name  # what records call the model (preset name, directory or hub id)
@@ -97,7 +98,7 @@ class Engine:
         self.default_frames = default_frames
 
     @classmethod
-    def load(cls, location: str, options: ModelOptions, *, name: str | None = None, default_frames: int = 32) -> Engine:
+    def load(cls, location: str, options: ModelOptions, *, name: str | None = None, default_frames: int = DEFAULT_FRAMES) -> Engine:
         """Load `location` (a checkpoint directory or hub id) with `options`; failures are ModelLoadError (exit 3)."""
         from transformers.utils import logging as transformers_logging
 
@@ -149,10 +150,7 @@ class Engine:
     def encode(self, frames: np.ndarray, timestamps: Sequence[float], duration: float,
                segment: tuple[float, float] | None = None) -> EncodedVideo:
         """uint8 frames (T, H, W, 3) -> EncodedVideo with features (T, N, D_v) on the model's device."""
-        # Resizing runs where the model is: on a GPU only the small uint8 frames cross the bus.
-        pixels = self.processor.image_processor(frames, device=self.device)  # (T, 3, S, S) float32
-        pixels = pixels.to(dtype=_dtype_of(self.model))
-        features = self.model.get_video_features(pixels[None])[0]  # (T, N, D_v)
+        features = encode_frames(self.model, self.processor, frames)
         return EncodedVideo(features, np.asarray(timestamps, dtype=np.float64), float(duration), segment)
 
     def from_features(self, features: torch.Tensor, timestamps: Sequence[float], duration: float,
@@ -326,11 +324,6 @@ class _StopWhenAsked(StoppingCriteria):
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
-def _dtype_of(model: Any) -> torch.dtype:
-    """The compute dtype: that of the input embeddings (never quantized)."""
-    return model.get_input_embeddings().weight.dtype
 
 
 def model_fingerprint(location: str, *, quantize: str, dtype: str) -> str:

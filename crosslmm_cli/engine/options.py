@@ -2,6 +2,11 @@
 
 The CLI builds these from flags; library callers build them directly. Validation happens here,
 once, so every entry point rejects the same bad values with the same message.
+
+`FrameOptions` is what a run asks for (unset fields: the model's default); `FrameOptions.sampling`
+resolves it into the video layer's `SamplingOptions`, the one description of which frames to
+decode and at what size, which `ask`, `describe`, `chapterize`, `batch`, `eval`, `train` and
+`distill` all hand to `video.sample_frames` and key their caches on.
 """
 
 from __future__ import annotations
@@ -9,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crosslmm_cli.checkpoints.devices import check_device
+from crosslmm_cli.checkpoints.presets import DEFAULT_FRAMES
 from crosslmm_cli.errors import UsageError
+from crosslmm_cli.video.options import DEFAULT_MAX_FRAMES, SamplingOptions
 
-DEFAULT_MAX_FRAMES = 64
+__all__ = ["DEFAULT_FRAMES", "DEFAULT_MAX_FRAMES", "FrameOptions", "GenerationOptions", "ModelOptions", "RunOptions"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,21 @@ class FrameOptions:
             raise UsageError(f"--max-frames must be >= 1, not {self.max_frames}")
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise UsageError(f"--end ({self.end:g} s) must come after --start ({self.start:g} s)")
+
+    def sampling(self, *, default_frames: int = DEFAULT_FRAMES, frame_size: tuple[int, int] | None = None) -> SamplingOptions:
+        """These options as the frames to decode: `default_frames` when neither a count nor a rate is
+        given, at most DEFAULT_MAX_FRAMES unless bounded otherwise.
+
+        `frame_size` is the (height, width) the image processor resizes to: frames are decoded with
+        their shorter side at its larger value (aspect kept, never upscaled), so they arrive small and
+        the checkpoint's own image processor still does the final resize, for every command alike.
+        """
+        count = self.num_frames if self.num_frames is not None or self.fps is not None else default_frames
+        return SamplingOptions(
+            num_frames=count, fps=self.fps, start=self.start, end=self.end,
+            max_frames=self.max_frames or DEFAULT_MAX_FRAMES, size=max(frame_size) if frame_size else None,
+            backend=self.backend,
+        )
 
 
 @dataclass(frozen=True)

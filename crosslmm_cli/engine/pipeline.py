@@ -8,19 +8,20 @@ model lives, and fills the cache). A cache hit skips decoding and encoding altog
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crosslmm_cli.errors import reraise_out_of_memory
 from crosslmm_cli.engine.feature_cache import CacheKey, FeatureCache
-from crosslmm_cli.engine.options import DEFAULT_MAX_FRAMES, FrameOptions
+from crosslmm_cli.engine.options import FrameOptions
+from crosslmm_cli.errors import reraise_out_of_memory
 from crosslmm_cli.video.subtitles import Subtitles, load_subtitles, select_cues
 
 if TYPE_CHECKING:
     import torch
 
     from crosslmm_cli.engine.inference import EncodedVideo, Engine
+    from crosslmm_cli.video import SamplingOptions
 
 
 @dataclass(frozen=True)
@@ -65,24 +66,15 @@ class VideoPipeline:
         self.cache = cache
         self.subtitle_mode = subtitles
 
-    def sampling(self) -> dict[str, Any]:
-        """Keyword arguments for `video.sample_frames` (and the cache key): flags, else the model's default."""
-        options = asdict(self.frame_options)
-        if options["num_frames"] is None and options["fps"] is None:
-            options["num_frames"] = self.engine.default_frames
-        if options["max_frames"] is None:
-            options["max_frames"] = DEFAULT_MAX_FRAMES
-        # Decode with the shorter side at the encoder's input size (aspect kept): frames arrive
-        # small, and the checkpoint's own image processor still does the final resize.
-        size = self.engine.frame_size
-        options["size"] = max(size) if size else None
-        return options
+    def sampling(self) -> SamplingOptions:
+        """The frames to decode (and the cache key's sampling): the options, else the model's default."""
+        return self.frame_options.sampling(default_frames=self.engine.default_frames, frame_size=self.engine.frame_size)
 
     def prepare(self, path: str) -> PreparedVideo:
         """Cache lookup, else decode; plus subtitles. No model work: safe in the prefetch thread."""
         from crosslmm_cli import video
 
-        sampling = self.sampling()
+        sampling = asdict(self.sampling())
         subtitles = load_subtitles(path, self.subtitle_mode, ffmpeg=video.ffmpeg_executable())
         key = None
         if self.cache is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from crosslmm_cli.training.errors import DataFileError, TrainingSetupError
-from crosslmm_cli.training.frame_cache import FrameSampling
+from crosslmm_cli.engine.options import FrameOptions
 from crosslmm_cli.training.loop import LoopResult, LoopSettings
 from crosslmm_cli.training.model_setup import ModelSettings
 from crosslmm_cli.training.optim import OptimizerSettings
@@ -193,9 +193,10 @@ def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = N
     from crosslmm_cli.modeling.stop_tokens import set_stop_tokens
     from crosslmm_cli.training.run_folder import write_run_file
     from crosslmm_cli.training.dataset import pad_batch
-    from crosslmm_cli.training.frame_cache import FrameLoader, find_videos
+    from crosslmm_cli.training.frame_cache import FrameLoader
     from crosslmm_cli.training.groups import TrainingPlan, parse_groups
     from crosslmm_cli.training.loop import TrainingLoop
+    from crosslmm_cli.video.discovery import find_videos
     from crosslmm_cli.training.sft import prepare_model, prepare_output, publish_final
 
     warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
@@ -226,7 +227,7 @@ def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = N
         raise TrainingSetupError(
             f"the student sees {config.tokens_per_frame} tokens per frame and the teacher {teacher.tokens_per_frame}: "
             "the student must see fewer", hint="pass --tokens-per-frame 9 (or 1, 4, 16)")
-    frames = FrameLoader(trainable.processor.image_processor, FrameSampling(num_frames=settings.frames),
+    frames = FrameLoader(trainable.processor.image_processor, FrameOptions(num_frames=settings.frames),
                          cache_dir=settings.frame_cache or output / "frame-cache", exact=True)
     targets, runs = teacher_pass(trainable, videos, settings, teacher, frames, warn)
     split = len(videos) - settings.holdout

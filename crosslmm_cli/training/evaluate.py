@@ -158,9 +158,13 @@ def group_by_video(items: Sequence[EvalItem]) -> dict[Path, list[EvalItem]]:
 
 def run_eval(model: Any, processor: Any, items: Sequence[EvalItem], frames: Any, *, batch_size: int = 8,
              max_new_tokens: int = 32, on_video: Callable[[int], None] | None = None) -> Iterator[Prediction]:
-    """Predictions in video order (items of one video together); `frames` is a FrameLoader."""
+    """Predictions in video order (items of one video together); `frames` is a FrameLoader.
+
+    Frames reach the encoder as they reach it in `crosslmm ask`: sampled by the same options, and
+    preprocessed on the model's device by the same image processor (`FrameLoader.pixels`)."""
+    from crosslmm_cli.engine.encoding import encode_pixels
+    from crosslmm_cli.engine.generation import generate_replies
     from crosslmm_cli.training.frame_cache import ClipDecodeError
-    from crosslmm_cli.engine.generation import encode_clip, generate_replies
 
     for done, (video, video_items) in enumerate(group_by_video(items).items(), start=1):
         try:
@@ -168,7 +172,7 @@ def run_eval(model: Any, processor: Any, items: Sequence[EvalItem], frames: Any,
         except ClipDecodeError as error:
             yield from (Prediction(item, None, error=str(error)) for item in video_items)
         else:
-            features = encode_clip(model, processor, clip)
+            features = encode_pixels(model, frames.pixels(clip, device=model.device))
             for start in range(0, len(video_items), batch_size):
                 chunk = video_items[start : start + batch_size]
                 replies = generate_replies(model, processor, clip, [item.prompt for item in chunk],

@@ -1,11 +1,14 @@
-"""Frames of a training clip: decoded once, at the encoder's input size, then read from a cache.
+"""Frames of a training clip: decoded once, then read from a cache.
 
 Training goes over the same clips epoch after epoch (the bundled demo model many times on CPU),
-so decoding is paid once: the sampled frames are stored as uint8 (T, S, S, 3) `.npz` files keyed
-by the file (path, size, mtime), the sampling and the image processor's settings. Frames are
-decoded at the tile size the image processor resizes to, as `crosslmm ask` decodes them, so a
-model is trained on the pixels it will see. Loading a cached clip is a file read (`np.load`
-without pickles).
+so decoding is paid once: the sampled frames are stored as uint8 `.npz` files keyed by the file
+(path, size, mtime), the sampling and the image processor's settings. Frames are sampled exactly
+as `crosslmm ask` samples them (`FrameOptions.sampling`: the same count, times and decoded size)
+and reach the encoder through the same image processor, so a model is trained and evaluated on the
+pixels it will see: the processor's resize (and crop) makes the uint8 tiles a clip is kept as,
+and `pixels()` applies its normalisation, which together are exactly what the processor computes
+in one call (as `crosslmm ask` runs it). Loading a cached clip is a file read (`np.load` without
+pickles).
 """
 
 from __future__ import annotations
@@ -15,46 +18,27 @@ import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crosslmm_cli.engine.options import FrameOptions
 from crosslmm_cli.errors import CrossLMMError
 
 if TYPE_CHECKING:
     import torch
 
     from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor
-
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".gif")
+    from crosslmm_cli.video import SamplingOptions
 
 
 class ClipDecodeError(CrossLMMError):
     """A clip could not be decoded; the message names the file."""
 
 
-@dataclass(frozen=True)
-class FrameSampling:
-    """Which frames to take: `num_frames` evenly, or `fps` per second up to `max_frames`."""
-
-    num_frames: int | None = None
-    fps: float | None = None
-    max_frames: int = 64
-
-    def __post_init__(self) -> None:
-        if self.num_frames is not None and self.fps is not None:
-            raise ValueError("give the number of frames or fps, not both")
-        if self.num_frames is not None and self.num_frames < 1:
-            raise ValueError(f"frames must be >= 1, got {self.num_frames}")
-        if self.fps is not None and not self.fps > 0:
-            raise ValueError(f"fps must be > 0, got {self.fps}")
-        if self.max_frames < 1:
-            raise ValueError(f"max_frames must be >= 1, got {self.max_frames}")
-
-
 @dataclass(frozen=True, eq=False)
 class ClipFrames:
-    """frames: uint8 (T, S, S, 3) at the encoder's input size; timestamps: float64 (T,) seconds."""
+    """frames: uint8 (T, H, W, 3) (the encoder's tiles when cached); timestamps: float64 (T,) seconds."""
 
     frames: np.ndarray
     timestamps: np.ndarray
@@ -65,15 +49,12 @@ class ClipFrames:
         return int(self.frames.shape[0])
 
 
-def decode_clip(path: Path, sampling: FrameSampling, size: tuple[int, int] | None) -> ClipFrames:
-    """Sample frames with `crosslmm_cli.video` (decoded at `size` = (height, width) when given)."""
+def decode_clip(path: Path, sampling: SamplingOptions) -> ClipFrames:
+    """Sample frames with `crosslmm_cli.video`, as the engine's pipeline does."""
     from crosslmm_cli import video
 
     try:
-        sampled = video.sample_frames(
-            path, num_frames=sampling.num_frames, fps=sampling.fps, max_frames=sampling.max_frames,
-            size=(size[1], size[0]) if size else None,
-        )
+        sampled = video.sample_frames(path, **asdict(sampling))
     except video.VideoError as error:
         raise ClipDecodeError(str(error)) from error
     return ClipFrames(np.ascontiguousarray(sampled.array), np.asarray(sampled.timestamps, dtype=np.float64),
@@ -89,28 +70,34 @@ def repeat_to(clip: ClipFrames, count: int) -> ClipFrames:
 
 
 class FrameLoader:
-    """Decode, resize to the image processor's tile and cache the frames of clips.
+    """Decode, cache and preprocess the frames of clips.
 
-    `exact`: every clip gets exactly `sampling.num_frames` frames (batches need one T).
+    `frames`: which frames (unset count: DEFAULT_FRAMES), resolved as every command resolves them.
+    `exact`: every clip gets exactly that many frames (batches need one T).
     `cache_dir=None` disables the cache (eval, which reads each clip once).
+    `device`: where the image processor resizes (eval: the model's, as `crosslmm ask` resizes there;
+    training: the CPU, in the DataLoader's workers).
     """
 
     def __init__(
         self,
         image_processor: CrossLMMImageProcessor,
-        sampling: FrameSampling,
+        frames: FrameOptions,
         *,
         cache_dir: str | Path | None = None,
         exact: bool = False,
+        device: Any = None,
     ) -> None:
-        if exact and sampling.num_frames is None:
-            raise ValueError("exact frame counts need a number of frames, not fps")
         self.image_processor = image_processor
-        self.sampling = sampling
+        self.options = frames
+        self.sampling = frames.sampling(frame_size=image_processor.output_size)
+        if exact and self.sampling.num_frames is None:
+            raise ValueError("exact frame counts need a number of frames, not fps")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.exact = exact
+        self.device = device
         self.size = image_processor.output_size  # (height, width) or None: decode at the stored size
-        self._resize_only = None
+        self._processors: dict[str, Any] = {}
 
     def cache_key(self, path: Path) -> str:
         stat = path.stat()
@@ -131,31 +118,36 @@ class FrameLoader:
             cached = self._read(key)
             if cached is not None:
                 return cached
-        clip = decode_clip(path, self.sampling, self.size)
-        clip = ClipFrames(self._to_tile(clip.frames), clip.timestamps, clip.duration)
+        clip = decode_clip(path, self.sampling)
+        clip = replace(clip, frames=self._to_tile(clip.frames))
         if self.exact:
             clip = repeat_to(clip, self.sampling.num_frames)
         if key is not None:
             self._write(key, clip)
         return clip
 
-    def pixels(self, clip: ClipFrames) -> torch.Tensor:
-        """float32 (T, 3, S, S): the image processor's output for the clip's frames."""
-        return self.image_processor(clip.frames)
+    def pixels(self, clip: ClipFrames, device: Any = None) -> torch.Tensor:
+        """float32 (T, 3, S, S) on `device` (default: the loader's): the image processor's output for the clip."""
+        normalize = self._processor("normalize", do_resize=False, do_center_crop=False)
+        return normalize(clip.frames, device=device if device is not None else self.device)
 
     def _to_tile(self, frames: np.ndarray) -> np.ndarray:
-        """The image processor's resize (and crop) alone, if the decoder did not deliver the tile size."""
-        if self.size is None or tuple(frames.shape[1:3]) == tuple(self.size):
+        """The image processor's resize (and crop) alone: uint8 frames at the size the encoder reads."""
+        if self.size is None:
             return frames
         import torch
 
-        if self._resize_only is None:
+        resize = self._processor("resize", do_rescale=False, do_normalize=False)
+        resized = resize(frames, device=self.device)  # float32 holding exact uint8 values
+        return np.ascontiguousarray(resized.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+    def _processor(self, name: str, **config: bool) -> CrossLMMImageProcessor:
+        """The image processor with some of its steps off: resize only (to store), normalise only (to read)."""
+        if name not in self._processors:
             from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor
 
-            config = replace(self.image_processor.config, do_rescale=False, do_normalize=False)
-            self._resize_only = CrossLMMImageProcessor(config)
-        resized = self._resize_only(frames)  # float32 (T, 3, S, S) holding exact uint8 values
-        return np.ascontiguousarray(resized.round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+            self._processors[name] = CrossLMMImageProcessor(replace(self.image_processor.config, **config))
+        return self._processors[name]
 
     def _read(self, key: str) -> ClipFrames | None:
         file = self.cache_dir / f"{key}.npz"
@@ -171,9 +163,3 @@ class FrameLoader:
         partial = self.cache_dir / f"{key}.{os.getpid()}.tmp.npz"  # DataLoader workers write side by side
         np.savez(partial, frames=clip.frames, timestamps=clip.timestamps, duration=np.float64(clip.duration))
         os.replace(partial, final)
-
-
-def find_videos(folder: str | Path) -> list[Path]:
-    """Video files under `folder` (recursively), in a stable order."""
-    folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)

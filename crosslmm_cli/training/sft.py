@@ -21,7 +21,8 @@ from typing import Any
 
 from crosslmm_cli.training.run_folder import RUN_FILE, latest_checkpoint, write_run_file
 from crosslmm_cli.training.errors import ResumeError, TrainingSetupError
-from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
+from crosslmm_cli.engine.options import FrameOptions
+from crosslmm_cli.training.frame_cache import FrameLoader
 from crosslmm_cli.training.groups import TrainingPlan, apply_plan, plan_for
 from crosslmm_cli.training.loop import LoopResult, LoopSettings
 from crosslmm_cli.training.model_setup import ModelSettings, TrainableModel
@@ -188,7 +189,7 @@ def train(settings: TrainSettings, *, warn: Callable[[str], None] | None = None)
         raise TrainingSetupError(str(error)) from error
     trainable, counts = prepare_model(settings.model, plan, settings.model_settings, settings.loop.seed)
 
-    frames = FrameLoader(trainable.processor.image_processor, FrameSampling(num_frames=settings.frames),
+    frames = FrameLoader(trainable.processor.image_processor, FrameOptions(num_frames=settings.frames),
                          cache_dir=settings.frame_cache or output / "frame-cache", exact=True)
     dataset = ConversationDataset(conversations, trainable.processor, frames, max_length=settings.max_length)
     pad_id = trainable.processor.tokenizer.pad_token_id or 0

@@ -71,10 +71,11 @@ def run_teacher(model: Any, processor: Any, clip: ClipFrames, prompts: tuple[str
     """Greedy teacher answers to `prompts` about `clip` with their top-k next-token log-probs."""
     import torch
 
-    from crosslmm_cli.engine.generation import encode_clip, greedy_kwargs, prompt_inputs
+    from crosslmm_cli.engine.encoding import encode_frames
+    from crosslmm_cli.engine.generation import greedy_kwargs, prompt_inputs
 
     processor_t = teacher_processor(processor, settings.tokens_per_frame)
-    features = encode_clip(model, processor_t, clip)
+    features = encode_frames(model, processor_t, clip.frames)[None]
     inputs = prompt_inputs(processor_t, prompts, clip, model.device)
     batch = len(prompts)
     kwargs = greedy_kwargs(model, processor, settings.max_new_tokens)

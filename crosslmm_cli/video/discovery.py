@@ -1,4 +1,7 @@
-"""Turning command-line PATH arguments into the list of videos to process.
+"""Turning command-line PATH arguments into the list of videos to process, for every command.
+
+`describe`, `batch` (`discover_inputs`) and `distill` (`find_videos`, a folder of videos) find
+videos with this one walk and this one list of suffixes, so they find the same files.
 
 Files are taken as given (whatever their extension: the user named them); directories are
 walked recursively for video extensions, in sorted order, following symlinks but never the same
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TextIO
 
 VIDEO_EXTENSIONS = frozenset(
@@ -40,6 +44,11 @@ def discover_inputs(
                 seen.add(identity)
                 found.append(video)
     return found
+
+
+def find_videos(folder: str | os.PathLike[str]) -> list[Path]:
+    """The video files under `folder` (recursively), as `discover_inputs` finds them for a directory."""
+    return [Path(video) for video in discover_inputs([os.fspath(folder)])]
 
 
 def _expand_stdin(paths: Iterable[str], stdin: TextIO | None) -> Iterator[str]:

@@ -21,7 +21,8 @@ MARGIN = 0.08
 
 def answers(model, processor, items, max_new_tokens: int = 4):
     from crosslmm_cli.training.evaluate import run_eval
-    from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
+    from crosslmm_cli.engine.options import FrameOptions as FrameSampling
+    from crosslmm_cli.training.frame_cache import FrameLoader
 
     loader = FrameLoader(processor.image_processor, FrameSampling(num_frames=FRAMES))
     return list(run_eval(model, processor, items, loader, batch_size=16, max_new_tokens=max_new_tokens))

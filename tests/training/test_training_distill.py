@@ -10,7 +10,8 @@ from training_fixtures import colour_clip, tiny_checkpoint, write_video
 from crosslmm_cli.checkpoints.loader import load_model
 from crosslmm_cli.training.distill import DistillDataset, DistillItem, DistillSettings, distill
 from crosslmm_cli.training.errors import TrainingSetupError
-from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
+from crosslmm_cli.engine.options import FrameOptions as FrameSampling
+from crosslmm_cli.training.frame_cache import FrameLoader
 from crosslmm_cli.training.loop import LoopSettings
 from crosslmm_cli.training.optim import OptimizerSettings
 from crosslmm_cli.training.teacher import TeacherSettings, run_teacher, teacher_processor, topk_kl

@@ -9,7 +9,9 @@ import pytest
 from training_fixtures import COLOURS, colour_clip, tiny_processor, write_video
 
 from crosslmm_cli.training import frame_cache as frames_module
-from crosslmm_cli.training.frame_cache import ClipDecodeError, FrameLoader, FrameSampling, find_videos
+from crosslmm_cli.engine.options import FrameOptions as FrameSampling
+from crosslmm_cli.training.frame_cache import ClipDecodeError, FrameLoader
+from crosslmm_cli.video.discovery import find_videos
 
 
 def test_frames_come_at_the_tile_size_and_match_the_processor(colour_data):

@@ -9,7 +9,8 @@ import torch
 from training_fixtures import tiny_checkpoint
 
 from crosslmm_cli.training.dataset import ConversationDataset, pad_batch
-from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
+from crosslmm_cli.engine.options import FrameOptions as FrameSampling
+from crosslmm_cli.training.frame_cache import FrameLoader
 from crosslmm_cli.training.groups import GROUPS, TrainingPlan, groups_of, parse_groups, plan_for
 from crosslmm_cli.training.model_setup import ModelSettings
 from crosslmm_cli.training.records import read_conversations

@@ -11,7 +11,8 @@ from training_fixtures import tiny_checkpoint, tiny_processor
 
 from crosslmm_cli.checkpoints.loader import load_model
 from crosslmm_cli.training.dataset import ConversationDataset, pad_batch
-from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
+from crosslmm_cli.engine.options import FrameOptions as FrameSampling
+from crosslmm_cli.training.frame_cache import FrameLoader
 from crosslmm_cli.training.groups import plan_for
 from crosslmm_cli.training.loop import LoopSettings
 from crosslmm_cli.training.model_setup import ModelSettings, save_plain_checkpoint

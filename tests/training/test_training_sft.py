@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 from crosslmm_cli.checkpoints.loader import load_model
 from crosslmm_cli.training import sft
 from crosslmm_cli.training.errors import ResumeError, TrainingSetupError
-from crosslmm_cli.training.frame_cache import FrameLoader, FrameSampling
+from crosslmm_cli.engine.options import FrameOptions as FrameSampling
+from crosslmm_cli.training.frame_cache import FrameLoader
 from crosslmm_cli.engine.generation import generate_replies
 from crosslmm_cli.training.groups import groups_of
 from crosslmm_cli.training.loop import LoopSettings
