@@ -1,6 +1,7 @@
 """`crosslmm batch DIR|- --task ... --output results.jsonl`: many videos, resumable.
 
-`run_task_batch` is also what `describe` uses: the same engine for one video or ten thousand.
+`run_task_batch` is also what `describe` uses: `tasks.run_task_over_videos`, the same engine for
+one video or ten thousand, with the terminal attached.
 """
 
 import sys
@@ -78,49 +79,38 @@ def run_task_batch(
     retry_failed: bool = False,
     chapter_options: Any = None,
 ) -> Any:
-    """Run `task` on every input through `crosslmm_cli.batch.run_batch`; returns its summary.
+    """`tasks.run_task_over_videos` with the terminal attached; returns its summary.
 
     Records go to `output` (resumable), else to stdout: JSON Lines with `jsonl`, else the text
     streamed as it is generated (with a `==> path <==` header per video when there are several).
-    The model is loaded only if some input is left to do.
     """
-    from crosslmm_cli.batch import plan_batch, run_batch
-    from crosslmm_cli.tasks.chapters import ChapterOptions
+    from crosslmm_cli.batch import JsonlWriter, ResultsLog
+    from crosslmm_cli.cli.common import report_video
     from crosslmm_cli.cli.reporting import print_error
     from crosslmm_cli.cli.terminal import make_progress
     from crosslmm_cli.errors import error_line
-    from crosslmm_cli.batch.results import JsonlWriter, ResultsLog
-    from crosslmm_cli.tasks import TaskRunner, chapter_frames
+    from crosslmm_cli.tasks.chapters import ChapterOptions
+    from crosslmm_cli.tasks.many import ManyVideosHooks, run_task_over_videos
 
     run = session.run
-    question = prompt if task == "ask" else None
     streaming = output is None and not jsonl
+    hooks = ManyVideosHooks(
+        on_video=lambda path, prepared: report_video(session, path, prepared),
+        stream=_streamed(many=len(inputs) > 1) if streaming else None,
+        on_stats=(lambda stats: session.detail(stats.describe())) if run.verbosity > 0 else None,
+        on_error=lambda path, exc: print_error(error_line(exc, subject=path)),
+        on_retry=lambda before, after: session.note(
+            f"{before.path}: out of memory with {before.num_frames} frames; retrying with {after.num_frames}"),
+    )
     log = ResultsLog.open(output) if output is not None else None
     try:
-        todo, _, _ = plan_batch(inputs, task=task, question=question, log=log, retry_failed=retry_failed)
-        runner = None
-        if todo:
-            engine = session.load_engine()
-            runner = TaskRunner(
-                session.pipeline(engine, chapter_frames(run.frames) if task == "chapterize" else None),
-                task,
-                prompt,
-                run.generation,
-                chapter_options or ChapterOptions(),
-                on_stats=(lambda stats: session.detail(stats.describe())) if run.verbosity > 0 else None,
-            )
-        summary = run_batch(
-            inputs,
-            task=task,
-            question=question,
-            prepare=lambda path: runner.pipeline.prepare(path),
-            process=_reporting(session, _streaming(runner, many=len(inputs) > 1) if streaming else runner),
-            log=log,
+        summary = run_task_over_videos(
+            inputs, task=task, prompt=prompt, frames=run.frames, generation=run.generation,
+            load_pipeline=lambda frames: session.pipeline(session.load_engine(), frames),
+            chapter_options=chapter_options or ChapterOptions(), log=log,
             emit=JsonlWriter(sys.stdout.buffer).append if (jsonl and output is None) else None,
-            on_error=lambda path, exc: print_error(error_line(exc, subject=path)),
-            reduce=lambda prepared: _fewer_frames(session, runner, prepared),
-            retry_failed=retry_failed,
-            progress=None if streaming else make_progress(session.err, task, run.verbosity),
+            retry_failed=retry_failed, progress=None if streaming else make_progress(session.err, task, run.verbosity),
+            hooks=hooks,
         )
     finally:
         if log is not None:
@@ -130,41 +120,24 @@ def run_task_batch(
     return summary
 
 
-def _streaming(runner: Any, *, many: bool) -> Any:
-    """`process` that streams each answer to stdout (a header per video when there are several)."""
+def _streamed(*, many: bool) -> Any:
+    """Where one input's answer goes: streamed to stdout (a header per video when there are several)."""
+    import contextlib
+
     from crosslmm_cli.cli.terminal import AnswerRenderer
 
-    def process(path: str, prepared: Any) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def stream(path: str):
         if many:
             sys.stdout.write(f"==> {path} <==\n")
         renderer = AnswerRenderer()
         renderer.begin()
         try:
-            return runner(path, prepared, on_text=renderer.write)
+            yield renderer.write
         finally:
             renderer.end()
             if many:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
 
-    return process
-
-
-def _reporting(session: Session, process: Any) -> Any:
-    """`process` that first says (with --verbose) what was sampled and where the features came from."""
-    from crosslmm_cli.cli.common import report_video
-
-    def reported(path: str, prepared: Any) -> dict[str, Any]:
-        report_video(session, path, prepared)
-        return process(path, prepared)
-
-    return reported
-
-
-def _fewer_frames(session: Session, runner: Any, prepared: Any) -> Any:
-    """After running out of memory: free what can be freed, and try again with half the frames."""
-    runner.pipeline.engine.release_memory()
-    smaller = prepared.reduced()
-    if smaller is not None:
-        session.note(f"{prepared.path}: out of memory with {prepared.num_frames} frames; retrying with {smaller.num_frames}")
-    return smaller
+    return stream
