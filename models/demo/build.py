@@ -32,8 +32,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's crosslmm_cli, installed or not
 
-from crosslmm_cli.bench.ablation_table import object_accuracy  # noqa: E402
 from crosslmm_cli.synthetic.questions import OBJECT_TASKS  # noqa: E402
+from research.ablation_table import object_accuracy  # noqa: E402  (this script's folder, on sys.path as it runs)
 
 #: The model's shape. The encoder sees 64x64 frames as an 8x8 grid of 8-pixel patches (the grid the
 #: synthetic world is drawn for: one patch is 16x16 px of a 128x128 clip, a dot fills one patch).
@@ -99,7 +99,7 @@ TEST_CLIPS = 16
 
 def subset_scores(predictions: Path, clips: int = TEST_CLIPS) -> dict:
     """Bar-task accuracy and caption backgrounds on the eval clips numbered below `clips`."""
-    from crosslmm_cli.bench.describe_quality import background
+    from research.describe_quality import background
 
     rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [row for row in rows if int(Path(row["video"]).stem.rsplit("-", 1)[1]) < clips]
@@ -111,8 +111,8 @@ def subset_scores(predictions: Path, clips: int = TEST_CLIPS) -> dict:
 
 
 def describe_quality(predictions: Path) -> dict:
-    """Background and scene count read off the captions (crosslmm_cli/bench/describe_quality.py)."""
-    from crosslmm_cli.bench.describe_quality import describe_quality as measure
+    """Background and scene count read off the captions (research/describe_quality.py)."""
+    from research.describe_quality import describe_quality as measure
 
     return measure(predictions)
 

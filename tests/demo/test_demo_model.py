@@ -47,7 +47,7 @@ def test_demo_answers_held_out_questions_as_accurately_as_its_card_says(demo, he
 
 def test_demo_descriptions_name_the_background_it_sees(demo, held_out):
     """What the shipped model did learn from pixels: the background, first clause of every caption."""
-    from crosslmm_cli.bench.describe_quality import background
+    from research.describe_quality import background
 
     model, processor = demo
     items = [item for item in held_out if item.task == "describe"]  # answer: the true caption

@@ -1,6 +1,6 @@
 """Markdown tables of the Table 2a miniature from the run folders of models/demo/build.py.
 
-    python -m crosslmm_cli.bench.ablation_table RUN_DIR [RUN_DIR ...]
+    PYTHONPATH=models/demo python -m research.ablation_table RUN_DIR [RUN_DIR ...]
 
 Each RUN_DIR holds eval.json and eval_novel.json (`crosslmm eval --json` output), model/config.json
 (the model's tokens per frame and cross-attention) and train.json (`crosslmm train --json`).
@@ -12,8 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from crosslmm_cli.bench.describe_quality import describe_quality
 from crosslmm_cli.synthetic.questions import OBJECT_TASKS
+from research.describe_quality import describe_quality
 
 TASKS = ("colour", "shape", "size", "count", "motion", "event", "when", "detail", "describe")
 

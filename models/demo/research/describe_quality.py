@@ -3,7 +3,7 @@
 Exact match on a whole caption says little about a small model; these two facts are read off the
 first clause of every caption, so a model that sees the video at all gets them right first.
 
-    python -m crosslmm_cli.bench.describe_quality RUN/eval-predictions.jsonl
+    PYTHONPATH=models/demo python -m research.describe_quality RUN/eval-predictions.jsonl
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ training) and the novel ones (showing colour-shape pairs training never shows). 
 Targets per clip: each shape's colour and motion (or absent), the object count at the start,
 each corner's dot colour (or none).
 
-    python -m crosslmm_cli.bench.synth_probe --steps 1500 --eval 300
+    PYTHONPATH=models/demo python -m research.synth_probe --steps 1500 --eval 300
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 of a dot survives each pooling of a 64x64 frame (1x1 = 1 token per frame, 4x4 = 16 tokens,
 8x8 = the encoder's full grid that cross-attention reads).
 
-    python -m crosslmm_cli.bench.synth --n 200 --out bench-out/synth
+    PYTHONPATH=models/demo python -m research.synth --n 200 --out bench-out/synth
 
 Prints a plain-text report; every figure in docs/synthetic-world.md comes from it.
 """
