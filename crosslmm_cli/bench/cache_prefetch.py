@@ -1,4 +1,4 @@
-"""What the CLI's feature cache and decode prefetch save, on a CPU-sized random CrossLMM.
+"""`crosslmm bench cache`: what the feature cache and the decode prefetch save, on a random CrossLMM.
 
 1. Feature cache: a question about a video whose features are cached skips decoding and the
    vision encoder. Measures prepare+encode cold (decode + encode + cache write) and warm (cache
@@ -6,21 +6,21 @@
 2. Prefetch: `run_batch` decodes the next video while the model works on this one. Measures the
    wall time of a describe batch against the same work done serially (prepare, then process).
 
-Usage: python -m crosslmm_cli.bench.cache_prefetch [--frames 32] [--videos 6] [--batch-frames 8] [--repeats 3]
-Prints one JSON line per measurement. The model has the `cpu-small` shape with random weights
-(SigLIP at 384 px with 14 px patches, a narrow 8-layer LLM): timings, not answers, matter here.
+One measurement (a dict, a JSON line on the command line) per step. The model has a shape preset
+(default `cpu-small`) with random weights: timings, not answers, matter here.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def build_checkpoint(directory: Path, shape: str) -> Path:
@@ -37,33 +37,30 @@ def make_video(path: Path, seconds: int, pattern: str) -> Path:
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--frames", type=int, default=32)
-    parser.add_argument("--videos", type=int, default=6)
-    parser.add_argument("--batch-frames", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--shape", default="cpu-small")
-    parser.add_argument("--only", choices=("cache", "batch"), help="Run one of the two measurements.")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args()
-    if args.threads:
-        import torch
+@dataclass(frozen=True)
+class CacheBenchOptions:
+    frames: int = 32  # frames of the cached video
+    videos: int = 6  # videos of the describe batch
+    batch_frames: int = 8  # frames per video in the batch
+    repeats: int = 3
+    shape: str = "cpu-small"
+    only: str | None = None  # "cache" or "batch": run one of the two measurements
 
-        torch.set_num_threads(args.threads)
 
+def run_cache_benchmark(args: CacheBenchOptions) -> Iterator[dict[str, Any]]:
+    """The feature-cache measurement, then the prefetch one (unless `only` names one)."""
     from crosslmm_cli.engine.inference import Engine
     from crosslmm_cli.engine.options import ModelOptions
 
     root = Path(tempfile.mkdtemp(prefix="crosslmm-bench-"))
     engine = Engine.load(str(build_checkpoint(root / "ckpt", args.shape)), ModelOptions(device="cpu"))
     if args.only != "batch":
-        measure_cache(engine, root, args)
+        yield measure_cache(engine, root, args)
     if args.only != "cache":
-        measure_batch(engine, root, args)
+        yield measure_batch(engine, root, args)
 
 
-def measure_cache(engine, root: Path, args: argparse.Namespace) -> None:
+def measure_cache(engine, root: Path, args: CacheBenchOptions) -> dict[str, Any]:
     from crosslmm_cli.engine.feature_cache import FeatureCache
     from crosslmm_cli.engine.options import FrameOptions
     from crosslmm_cli.engine.pipeline import VideoPipeline
@@ -82,12 +79,12 @@ def measure_cache(engine, root: Path, args: argparse.Namespace) -> None:
         started = time.perf_counter()
         cached.encode(cached.prepare(str(video)))
         warm.append(time.perf_counter() - started)
-    print(json.dumps({"measure": "prepare+encode of one video", "frames": args.frames, "shape": args.shape,
-                      "cold_ms": round(1000 * statistics.median(cold)), "warm_ms": round(1000 * statistics.median(warm)),
-                      "cache_entry_mb": round(cache.info().size_bytes / 1e6, 1)}))
+    return {"measure": "prepare+encode of one video", "frames": args.frames, "shape": args.shape,
+            "cold_ms": round(1000 * statistics.median(cold)), "warm_ms": round(1000 * statistics.median(warm)),
+            "cache_entry_mb": round(cache.info().size_bytes / 1e6, 1)}
 
 
-def measure_batch(engine, root: Path, args: argparse.Namespace) -> None:
+def measure_batch(engine, root: Path, args: CacheBenchOptions) -> dict[str, Any]:
     from crosslmm_cli.batch import run_batch
     from crosslmm_cli.engine.options import FrameOptions, GenerationOptions
     from crosslmm_cli.engine.pipeline import VideoPipeline
@@ -114,14 +111,10 @@ def measure_batch(engine, root: Path, args: argparse.Namespace) -> None:
         summary = run_batch(videos, task="describe", prepare=pipeline.prepare, process=runner)
         overlapped.append(time.perf_counter() - started)
         assert summary.done == len(videos)
-    print(json.dumps({"measure": "describe batch", "videos": args.videos, "frames": args.batch_frames, "shape": args.shape,
-                      "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-                      "torch_threads": __import__("torch").get_num_threads(),
-                      "decode_s_per_video": round(statistics.median(prepare_s), 2),
-                      "model_s_per_video": round(statistics.median(process_s), 2),
-                      "serial_s": round(statistics.median(serial), 2),
-                      "prefetch_s": round(statistics.median(overlapped), 2)}))
-
-
-if __name__ == "__main__":
-    main()
+    return {"measure": "describe batch", "videos": args.videos, "frames": args.batch_frames, "shape": args.shape,
+            "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+            "torch_threads": __import__("torch").get_num_threads(),
+            "decode_s_per_video": round(statistics.median(prepare_s), 2),
+            "model_s_per_video": round(statistics.median(process_s), 2),
+            "serial_s": round(statistics.median(serial), 2),
+            "prefetch_s": round(statistics.median(overlapped), 2)}

@@ -1,6 +1,5 @@
-"""Compute (not measure) the GPU memory of the README's training recipes from the real model shapes.
-
-    python -m crosslmm_cli.bench.training_memory
+"""`crosslmm bench train-memory`: compute (not measure) the GPU memory of the README's training
+recipes from the real model shapes.
 
 No weights are needed: the models are built on the meta device from `crosslmm_cli.modeling.shapes`.
 See `crosslmm_cli.training.memory` for what is counted and how.
@@ -35,13 +34,10 @@ RECIPES = [
 ]
 
 
-def main() -> None:
+def training_memory_report() -> str:
+    """A Markdown section (title, table) per recipe."""
+    sections = []
     for title, shape, overrides, recipe in RECIPES:
         estimate = estimate_training_memory(config_for_shape(shape, **overrides), recipe)
-        print(f"## {title}\n")
-        print(estimate.table())
-        print()
-
-
-if __name__ == "__main__":
-    main()
+        sections.append(f"## {title}\n\n{estimate.table()}\n")
+    return "\n".join(sections)

@@ -1,19 +1,18 @@
-"""Time of one training step (forward, backward, AdamW) of a small CrossLMM on CPU, by thread count,
-and of loading a clip's frames from the frame cache versus decoding it.
+"""`crosslmm bench train-step`: time of one training step (forward, backward, AdamW) of a small
+CrossLMM on CPU, by thread count, and of loading a clip's frames from the frame cache versus
+decoding it.
 
-    python -m crosslmm_cli.bench.training_step [--shape tiny] [--frames 4] [--batch 4] [--steps 20]
-
-Prints medians; the machine's load average is printed too, since other processes on the same
-cores change thread-count results the most.
+Reports medians; the machine's load average too, since other processes on the same cores change
+thread-count results the most.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,22 +75,13 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--shape", default="tiny")
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=20)
-    args = parser.parse_args()
-    print(f"load average before: {os.getloadavg()[0]:.2f}; cores: {os.cpu_count()}")
+def run_training_step_benchmark(shape: str = "tiny", frames: int = 4, batch: int = 4, steps: int = 20) -> Iterator[str]:
+    """One line per measurement: step time at 1 thread and at every core, then the frame cache."""
+    yield f"load average before: {os.getloadavg()[0]:.2f}; cores: {os.cpu_count()}"
     for threads in (1, os.cpu_count() or 1):
-        times = step_times(args.shape, args.frames, args.batch, args.steps, threads)
-        print(f"{args.shape}: {threads} thread(s): median step {1000 * statistics.median(times):.1f} ms "
-              f"(batch {args.batch}, {args.frames} frames)")
+        times = step_times(shape, frames, batch, steps, threads)
+        yield (f"{shape}: {threads} thread(s): median step {1000 * statistics.median(times):.1f} ms "
+               f"(batch {batch}, {frames} frames)")
     decode_s, cached_s = cache_times(8)
-    print(f"8 frames of a 256x256 clip at 384x384: decode {1000 * decode_s:.1f} ms, from the frame cache {1000 * cached_s:.1f} ms")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
-
-
-if __name__ == "__main__":
-    main()
+    yield f"8 frames of a 256x256 clip at 384x384: decode {1000 * decode_s:.1f} ms, from the frame cache {1000 * cached_s:.1f} ms"
+    yield f"load average after: {os.getloadavg()[0]:.2f}"

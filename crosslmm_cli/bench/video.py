@@ -1,6 +1,6 @@
 """Frame-sampling benchmark: how long sampling N frames from a long video takes, and its memory.
 
-    python -m crosslmm_cli.bench.video [--cache-dir DIR] [--frames 8 32 64] [--json out.json]
+    crosslmm bench video [--cache-dir DIR] [--frames 8,32,64] [--json]
 
 Generates (once, cached outside the repository) a 1-hour 1280x720 30 fps H.264 file with a
 keyframe every 2 s, plus a 1-minute cut of it, then measures, for each frame count, each in a
@@ -26,7 +26,6 @@ the rows; `crosslmm bench video` calls it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -217,7 +216,8 @@ def _run_case(case: dict, repeats: int) -> dict:
     results = []
     for _ in range(repeats):
         done = subprocess.run(
-            [sys.executable, "-m", "crosslmm_cli.bench.video", "--case", json.dumps(case)],
+            [sys.executable, "-c", "import json, sys; from crosslmm_cli.bench.video import _CASES; "
+             "case = json.loads(sys.argv[1]); print(json.dumps(_CASES[case['kind']](case)))", json.dumps(case)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -317,33 +317,3 @@ def format_table(rows: list[dict]) -> str:
             f"| {row['peak_rss_mb']:.0f} | {note.strip('; ')} |"
         )
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache-dir", default=None, help=f"where the test videos live (default {default_cache_dir()})")
-    parser.add_argument("--frames", type=int, nargs="+", default=[8, 32, 64])
-    parser.add_argument("--naive-slice", type=float, default=60.0, help="seconds decoded for the naive baseline")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per row; the fastest is reported")
-    parser.add_argument("--json", default=None, help="also write the rows to this file")
-    parser.add_argument("--case", default=None, help=argparse.SUPPRESS)  # internal: one measurement
-    args = parser.parse_args(argv)
-    if args.case:
-        case = json.loads(args.case)
-        print(json.dumps(_CASES[case["kind"]](case)))
-        return 0
-    rows = run_video_benchmark(
-        cache_dir=args.cache_dir, frame_counts=tuple(args.frames), naive_slice_s=args.naive_slice, repeats=args.repeats,
-        progress=lambda message: print(f"... {message}", file=sys.stderr),
-    )  # fmt: skip
-    print(machine_description())
-    print(f"load average during the run: {' / '.join(f'{v:.1f}' for v in os.getloadavg())} (1/5/15 min)")
-    print()
-    print(format_table(rows))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,8 @@
-"""`crosslmm bench`: measure CrossLMM against the full-token baseline, frame sampling, and a request end to end.
+"""`crosslmm bench`: measure CrossLMM against the full-token baseline, frame sampling, and a request end to end;
+and the tool's own parts (feature cache, preprocessing, a training step, training memory).
 
 Thin commands over `crosslmm_cli.bench`; torch is imported inside the commands only. Progress goes
-to stderr, results (a table, or JSON with --json) to stdout.
+to stderr, results (a table, or JSON with --json; JSON lines for the tool's parts) to stdout.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from crosslmm_cli.cli.reporting import exit_for, fail
 
 bench_app = typer.Typer(
     name="bench",
-    help="Benchmarks: CrossLMM vs the full-token baseline (model), frame sampling (video), one request (e2e).",
+    help="Benchmarks: CrossLMM vs the full-token baseline (model), frame sampling (video), one request (e2e), "
+         "and the tool's parts (cache, preprocess, train-step, train-memory).",
     no_args_is_help=True,
 )
 
@@ -292,3 +294,68 @@ def e2e_command(
     console = _console()
     console.print(e2e_table(result))
     console.print(f"answer: {result.answer!r}", markup=False, soft_wrap=True)
+
+
+@bench_app.command("cache")
+def cache_command(
+    frames: Annotated[int, typer.Option(min=1, help="Frames of the video whose features are cached.")] = 32,
+    videos: Annotated[int, typer.Option(min=1, help="Videos in the describe batch.")] = 6,
+    batch_frames: Annotated[int, typer.Option("--batch-frames", min=1, help="Frames per video in the batch.")] = 8,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs per measurement (median reported).")] = 3,
+    shape: Annotated[str, typer.Option(help="Shape preset of the random model.")] = "cpu-small",
+    only: Annotated[str | None, typer.Option(metavar="cache|batch", help="Run one of the two measurements.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch (default: torch's choice).")] = None,
+) -> None:
+    """What the feature cache saves (a question about a cached video) and what decoding the next video during model work saves."""
+    import json
+
+    from crosslmm_cli.bench.cache_prefetch import CacheBenchOptions, run_cache_benchmark
+
+    if only not in (None, "cache", "batch"):
+        raise fail(f"--only must be cache or batch, not {only!r}", 2)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    options = CacheBenchOptions(frames=frames, videos=videos, batch_frames=batch_frames, repeats=repeats, shape=shape,
+                                only=only)
+    for measurement in run_cache_benchmark(options):
+        typer.echo(json.dumps(measurement))
+
+
+@bench_app.command("preprocess")
+def preprocess_command(
+    frames: Annotated[int, typer.Option(min=1, help="Frames of the random video.")] = 256,
+    height: Annotated[int, typer.Option(min=2)] = 1080,
+    width: Annotated[int, typer.Option(min=2)] = 1920,
+    size: Annotated[int, typer.Option(min=2, help="The encoder's input size (square).")] = 384,
+) -> None:
+    """Frame preprocessing (resize, normalise) of a long full-HD video: time and peak memory, by kernel."""
+    import json
+
+    from crosslmm_cli.bench.preprocess import run_preprocess_benchmark
+
+    for result in run_preprocess_benchmark(frames, height, width, size):
+        typer.echo(json.dumps(result))
+
+
+@bench_app.command("train-step")
+def train_step_command(
+    shape: Annotated[str, typer.Option(help="Shape preset of the random model.")] = "tiny",
+    frames: Annotated[int, typer.Option(min=1)] = 4,
+    batch: Annotated[int, typer.Option(min=1)] = 4,
+    steps: Annotated[int, typer.Option(min=1, help="Timed steps (after 3 warm-up steps).")] = 20,
+) -> None:
+    """One training step of a small CrossLMM on CPU by thread count, and the frame cache against decoding."""
+    from crosslmm_cli.bench.training_step import run_training_step_benchmark
+
+    for line in run_training_step_benchmark(shape, frames, batch, steps):
+        typer.echo(line)
+
+
+@bench_app.command("train-memory")
+def train_memory_command() -> None:
+    """GPU memory of the README's training recipes, computed (not measured) from the real model shapes."""
+    from crosslmm_cli.bench.training_memory import training_memory_report
+
+    typer.echo(training_memory_report())

@@ -13,7 +13,7 @@ from training_fixtures import COLOURS, QUESTION, VISION, colour_clip, tiny_check
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run fastest on one thread: OpenMP's sync costs more than a 32-wide matmul, and far
-    more when other processes share the cores (crosslmm_cli/bench/training_step.py). Restored after each
+    more when other processes share the cores (`crosslmm bench train-step`). Restored after each
     module, so other test areas keep torch's default."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

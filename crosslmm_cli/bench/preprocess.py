@@ -1,18 +1,18 @@
-"""Throughput and peak memory of CrossLMMImageProcessor on long, full-resolution videos.
+"""`crosslmm bench preprocess`: throughput and peak memory of CrossLMMImageProcessor on long,
+full-resolution videos.
 
-Each configuration runs in a fresh subprocess so its peak RSS is its own. Usage:
-    python -m crosslmm_cli.bench.image_processing [--frames 256] [--height 1080] [--width 1920]
-Prints one JSON line per configuration.
+Each configuration runs in a fresh subprocess so its peak RSS is its own; one result (a dict, a
+JSON line on the command line) per configuration.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 CONFIGS = [
     {"name": "torch uint8 kernel (CPU default)", "kernel": "uint8", "chunk": 16},
@@ -71,21 +71,12 @@ def run_one(config: dict, frames: int, height: int, width: int, size: int) -> di
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--frames", type=int, default=256)
-    parser.add_argument("--height", type=int, default=1080)
-    parser.add_argument("--width", type=int, default=1920)
-    parser.add_argument("--size", type=int, default=384)
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one is not None:
-        print(json.dumps(run_one(CONFIGS[args.one], args.frames, args.height, args.width, args.size)))
-        return
+def run_preprocess_benchmark(frames: int = 256, height: int = 1080, width: int = 1920, size: int = 384) -> Iterator[dict]:
+    """`run_one` for every configuration, each in a fresh Python process."""
     for index in range(len(CONFIGS)):
-        command = [sys.executable, __file__, "--one", str(index)] + sys.argv[1:]
-        print(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip(), flush=True)
-
-
-if __name__ == "__main__":
-    main()
+        code = ("import json, sys; from crosslmm_cli.bench.preprocess import CONFIGS, run_one; "
+                f"print(json.dumps(run_one(CONFIGS[{index}], {frames}, {height}, {width}, {size})))")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError(f"{CONFIGS[index]['name']}: {(result.stderr.strip().splitlines() or ['failed'])[-1]}")
+        yield json.loads(result.stdout)
