@@ -1,15 +1,13 @@
 """The `crosslmm` command: a thin Typer layer over the library API.
 
 Each command group lives in its own module under `crosslmm_cli.cli` and exposes
-`register(app)`; `COMMAND_MODULES` lists them in help order. Modules that another part of the
-project adds later (synth, train, ...) are listed too and registered once they exist. Nothing here
-imports torch at module level, so `crosslmm --help` and `--version` answer at once.
+`register(app)`; `COMMAND_MODULES` lists them in help order. Nothing here imports torch at module
+level, so `crosslmm --help` and `--version` answer at once.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import typer
 
@@ -60,10 +58,7 @@ def _root(
 
 def _register_commands(target: typer.Typer) -> None:
     for name in COMMAND_MODULES:
-        qualified = f"{__name__}.{name}"
-        if importlib.util.find_spec(qualified) is None:
-            continue  # that part of the project is not merged yet
-        importlib.import_module(qualified).register(target)
+        importlib.import_module(f"{__name__}.{name}").register(target)
 
 
 _register_commands(app)
