@@ -6,7 +6,6 @@ output depends on its thread count), bit-exact muxing and no metadata such as cr
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,19 +17,15 @@ class VideoWriteError(RuntimeError):
 
 
 def ffmpeg_executable() -> str:
-    """System ffmpeg when on PATH, else the binary that imageio-ffmpeg ships.
+    """The ffmpeg the whole tool runs (`crosslmm_cli.video.ffmpeg_executable`: $CROSSLMM_FFMPEG, else
+    the system's, else imageio-ffmpeg's); a VideoWriteError when there is none."""
+    from crosslmm_cli.video.ffmpeg_binary import FFmpegNotFoundError
+    from crosslmm_cli.video.ffmpeg_binary import ffmpeg_executable as find_ffmpeg
 
-    The one place this package looks ffmpeg up: swap in `crosslmm_cli.video.ffmpeg_executable`
-    once the video module exists.
-    """
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
     try:
-        import imageio_ffmpeg
-    except ImportError as err:  # pragma: no cover - imageio-ffmpeg is a dependency
-        raise VideoWriteError("no ffmpeg on PATH and imageio-ffmpeg is not installed") from err
-    return imageio_ffmpeg.get_ffmpeg_exe()
+        return find_ffmpeg()
+    except FFmpegNotFoundError as err:  # pragma: no cover - imageio-ffmpeg is a dependency
+        raise VideoWriteError(str(err)) from err
 
 
 def write_mp4(frames: np.ndarray, path: str | Path, fps: int, *, crf: int = 18) -> Path:
