@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from crosslmm_cli.engine.options import FrameOptions
 from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
 from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor, ImageProcessorConfig
 from crosslmm_cli.modeling.shapes import config_for_shape
-from crosslmm_cli.engine.options import FrameOptions
 from crosslmm_cli.training.frame_cache import FrameLoader
 
 

@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError, SettingsError
 from crosslmm_cli.checkpoints.settings import config_dir
+from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError, SettingsError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError
 from crosslmm_cli.checkpoints.presets import (
     CONVERT_LLAVA_ONEVISION,
     CONVERT_NONE,
@@ -27,6 +26,7 @@ from crosslmm_cli.checkpoints.presets import (
     load_presets,
 )
 from crosslmm_cli.checkpoints.settings import DEMO_MODEL, ModelChoice, data_dir
+from crosslmm_cli.errors import ModelLoadError, ModelNotFoundError
 
 COMPLETE_MARKER = ".crosslmm-complete.json"
 

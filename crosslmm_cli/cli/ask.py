@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.cli.common import Session, with_run_options
-from crosslmm_cli.errors import EXIT_INTERRUPTED, UsageError
 from crosslmm_cli.engine.options import RunOptions
+from crosslmm_cli.errors import EXIT_INTERRUPTED, UsageError
 
 
 def register(app: typer.Typer) -> None:

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from crosslmm_cli.cli.common import Session, videos_named, with_run_options
-from crosslmm_cli.errors import UsageError
 from crosslmm_cli.engine.options import RunOptions
+from crosslmm_cli.errors import UsageError
 
 CHAPTERS = "Chapters"
 
@@ -44,8 +44,8 @@ def batch(
     run: RunOptions,
 ) -> None:
     """Run a task on many videos; one JSON record per video, appended as each finishes (resumable)."""
-    from crosslmm_cli.tasks.chapters import ChapterOptions
     from crosslmm_cli.tasks import DESCRIBE_PROMPT, TASKS
+    from crosslmm_cli.tasks.chapters import ChapterOptions
 
     if task not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {task!r}")

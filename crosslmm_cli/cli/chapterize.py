@@ -7,8 +7,8 @@ import typer
 
 from crosslmm_cli.cli.batch import MaxChapters, MaxLength, MinLength
 from crosslmm_cli.cli.common import OUTPUT, Session, with_run_options
-from crosslmm_cli.errors import UsageError
 from crosslmm_cli.engine.options import RunOptions
+from crosslmm_cli.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -34,9 +34,9 @@ def chapterize(
     Frames are sampled across the whole video (one every 2 s, at most 128, unless --frames/--fps
     say otherwise); their vision features give the boundaries and, reused, the titles.
     """
+    from crosslmm_cli.tasks import Hooks, chapter_frames, find_chapters, title_chapters
     from crosslmm_cli.tasks.chapter_formats import FORMATS, check_youtube, format_chapters, youtube_options
     from crosslmm_cli.tasks.chapters import ChapterOptions
-    from crosslmm_cli.tasks import Hooks, chapter_frames, find_chapters, title_chapters
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")

@@ -34,8 +34,8 @@ from crosslmm_cli.units import parse_time
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from crosslmm_cli.engine.inference import Engine
     from crosslmm_cli.checkpoints.store import ResolvedModel
+    from crosslmm_cli.engine.inference import Engine
     from crosslmm_cli.engine.pipeline import VideoPipeline
 
 MODEL, FRAMES, GENERATION, OUTPUT = "Model", "Frames", "Generation", "Output"
@@ -175,8 +175,8 @@ class Session:
         return resolved
 
     def load_engine(self) -> Engine:
-        from crosslmm_cli.engine.inference import Engine
         from crosslmm_cli.checkpoints.devices import resolve_device, set_threads
+        from crosslmm_cli.engine.inference import Engine
 
         resolved = self.resolve_model()
         options = self.run.model

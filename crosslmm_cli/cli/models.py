@@ -22,8 +22,8 @@ def list_models(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show source, license, location and notes.")] = False,
 ) -> None:
     """The presets (bundled and your own in <config dir>/presets), and which are on disk."""
-    from crosslmm_cli.checkpoints.store import directory_size, local_path
     from crosslmm_cli.checkpoints.presets import load_presets, user_presets_dir
+    from crosslmm_cli.checkpoints.store import directory_size, local_path
     from crosslmm_cli.units import format_bytes
 
     presets = load_presets()
@@ -54,9 +54,9 @@ def pull(
     force: Annotated[bool, typer.Option("--force", help="Convert again even if a converted copy exists.")] = False,
 ) -> None:
     """Download a preset from the Hugging Face Hub (and convert it to CrossLMM where needed)."""
-    from crosslmm_cli.cli.terminal import stderr_console
-    from crosslmm_cli.checkpoints.store import pull as pull_preset
     from crosslmm_cli.checkpoints.presets import get_preset
+    from crosslmm_cli.checkpoints.store import pull as pull_preset
+    from crosslmm_cli.cli.terminal import stderr_console
 
     preset = get_preset(name)
     if not preset.is_bundled:
@@ -70,9 +70,9 @@ def pull(
 @models_app.command("path")
 def path(name: Name) -> None:
     """Print where a preset's checkpoint is on disk (exit 3 if it is not pulled)."""
-    from crosslmm_cli.errors import ModelNotFoundError
-    from crosslmm_cli.checkpoints.store import local_path
     from crosslmm_cli.checkpoints.presets import get_preset
+    from crosslmm_cli.checkpoints.store import local_path
+    from crosslmm_cli.errors import ModelNotFoundError
 
     found = local_path(get_preset(name))
     if found is None:
@@ -86,8 +86,8 @@ def rm(
     download: Annotated[bool, typer.Option("--download", help="Also delete the original download from the Hugging Face cache.")] = False,
 ) -> None:
     """Delete a pulled preset's converted checkpoint (and with --download, its hub download)."""
-    from crosslmm_cli.checkpoints.store import remove
     from crosslmm_cli.checkpoints.presets import get_preset
+    from crosslmm_cli.checkpoints.store import remove
     from crosslmm_cli.units import format_bytes
 
     freed = remove(get_preset(name), download_too=download)

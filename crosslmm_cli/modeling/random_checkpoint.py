@@ -53,9 +53,9 @@ def random_model(
     """
     import torch
 
-    from .stop_tokens import set_stop_tokens
     from .modeling_crosslmm import CrossLMMForConditionalGeneration
     from .shapes import SHAPES, config_for_shape
+    from .stop_tokens import set_stop_tokens
 
     if processor is None:
         tokens_per_frame = config_overrides.get("tokens_per_frame", SHAPES.get(shape, {}).get("tokens_per_frame", 9))

@@ -20,8 +20,8 @@ from crosslmm_cli.synthetic.questions import (
     make_choices,
     multiple_choice_prompt,
 )
-from crosslmm_cli.synthetic.render import frame_times, render_clip
 from crosslmm_cli.synthetic.random_clips import SamplingError, sample_clip
+from crosslmm_cli.synthetic.render import frame_times, render_clip
 from crosslmm_cli.synthetic.scene import Clip, Event, Scene, Thing
 from crosslmm_cli.synthetic.video_writer import VideoWriteError, ffmpeg_executable, write_mp4
 from crosslmm_cli.synthetic.world import WorldConfig

@@ -40,8 +40,8 @@ from crosslmm_cli.synthetic.formats import (
     write_jsonl,
 )
 from crosslmm_cli.synthetic.questions import clip_questions
-from crosslmm_cli.synthetic.render import render_clip
 from crosslmm_cli.synthetic.random_clips import sample_clip
+from crosslmm_cli.synthetic.render import render_clip
 from crosslmm_cli.synthetic.scene import Clip
 from crosslmm_cli.synthetic.video_writer import write_mp4
 from crosslmm_cli.synthetic.world import WorldConfig

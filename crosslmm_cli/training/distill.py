@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crosslmm_cli.training.errors import DataFileError, TrainingSetupError
 from crosslmm_cli.engine.options import FrameOptions
+from crosslmm_cli.training.errors import DataFileError, TrainingSetupError
 from crosslmm_cli.training.loop import LoopResult, LoopSettings
 from crosslmm_cli.training.model_setup import ModelSettings
 from crosslmm_cli.training.optim import OptimizerSettings
@@ -91,8 +91,8 @@ class DistillDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         import torch
 
-        from crosslmm_cli.training.frame_cache import ClipDecodeError
         from crosslmm_cli.engine.generation import prompt_inputs
+        from crosslmm_cli.training.frame_cache import ClipDecodeError
         from crosslmm_cli.training.tokenization import IGNORE_INDEX
 
         item = self.items[index]
@@ -191,13 +191,13 @@ def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = N
     """Run (or resume) self-distillation; the student lands in `settings.output`."""
     from crosslmm_cli.checkpoints.convert import native_tokens_per_frame
     from crosslmm_cli.modeling.stop_tokens import set_stop_tokens
-    from crosslmm_cli.training.run_folder import write_run_file
     from crosslmm_cli.training.dataset import pad_batch
     from crosslmm_cli.training.frame_cache import FrameLoader
     from crosslmm_cli.training.groups import TrainingPlan, parse_groups
     from crosslmm_cli.training.loop import TrainingLoop
-    from crosslmm_cli.video.discovery import find_videos
+    from crosslmm_cli.training.run_folder import write_run_file
     from crosslmm_cli.training.sft import prepare_model, prepare_output, publish_final
+    from crosslmm_cli.video.discovery import find_videos
 
     warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
     output = settings.output

@@ -21,12 +21,12 @@ from typing import Any
 
 import torch
 
-from crosslmm_cli.training.run_folder import METRICS_FILE, trim_metrics, write_checkpoint
 from crosslmm_cli.training.dataset import EpochBatches, make_loader
 from crosslmm_cli.training.errors import TrainingSetupError
 from crosslmm_cli.training.model_setup import TrainableModel, save_plain_checkpoint, trainable_parameters
 from crosslmm_cli.training.optim import OptimizerSettings, build_optimizer, build_scheduler, warmup_steps_for
 from crosslmm_cli.training.progress import MetricsLog, ProgressBar
+from crosslmm_cli.training.run_folder import METRICS_FILE, trim_metrics, write_checkpoint
 from crosslmm_cli.training.state import Position, load_training_state, save_training_state
 
 LossFn = Callable[[dict[str, Any]], tuple[torch.Tensor, int]]

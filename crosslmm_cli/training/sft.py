@@ -19,14 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crosslmm_cli.training.run_folder import RUN_FILE, latest_checkpoint, write_run_file
-from crosslmm_cli.training.errors import ResumeError, TrainingSetupError
 from crosslmm_cli.engine.options import FrameOptions
+from crosslmm_cli.training.errors import ResumeError, TrainingSetupError
 from crosslmm_cli.training.frame_cache import FrameLoader
 from crosslmm_cli.training.groups import TrainingPlan, apply_plan, plan_for
 from crosslmm_cli.training.loop import LoopResult, LoopSettings
 from crosslmm_cli.training.model_setup import ModelSettings, TrainableModel
 from crosslmm_cli.training.optim import OptimizerSettings
+from crosslmm_cli.training.run_folder import RUN_FILE, latest_checkpoint, write_run_file
 from crosslmm_cli.training.state import STATE_JSON, STATE_TENSORS
 
 
