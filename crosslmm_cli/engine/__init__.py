@@ -15,10 +15,10 @@ neither torch nor numpy.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from crosslmm_cli.engine.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
+from crosslmm_cli.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from crosslmm_cli.engine.feature_cache import CacheKey, FeatureCache
@@ -36,14 +36,7 @@ _LAZY = {
     "FeatureCache": "crosslmm_cli.engine.feature_cache",
 }
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["FrameOptions", "GenerationOptions", "ModelOptions", "RunOptions", *_LAZY]

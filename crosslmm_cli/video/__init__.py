@@ -15,9 +15,9 @@ Names are loaded on first use, so importing this package does not import numpy.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from crosslmm_cli.lazy import lazy_exports
 from crosslmm_cli.video.errors import (
     AudioOnlyError,
     BackendUnavailableError,
@@ -53,14 +53,7 @@ _LAZY = {
     "sample_frames": "crosslmm_cli.video.sampling",
 }
 
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
