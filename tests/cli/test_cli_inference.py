@@ -1,4 +1,4 @@
-"""The inference engine on a real (tiny, random) CrossLMM checkpoint loaded through loading.load_model."""
+"""The inference engine on a real (tiny, random) CrossLMM checkpoint loaded through checkpoints.loader.load_model."""
 
 import threading
 
