@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from crosslmm_cli.checkpoints.devices import check_device
 from crosslmm_cli.checkpoints.presets import DEFAULT_FRAMES
 from crosslmm_cli.errors import UsageError
-from crosslmm_cli.video.options import DEFAULT_MAX_FRAMES, SamplingOptions
+from crosslmm_cli.video.options import BACKENDS, DEFAULT_MAX_FRAMES, SamplingOptions
 
 __all__ = ["DEFAULT_FRAMES", "DEFAULT_MAX_FRAMES", "FrameOptions", "GenerationOptions", "ModelOptions", "RunOptions"]
 
@@ -33,7 +33,7 @@ class FrameOptions:
     backend: str = "auto"  # video decoder: auto (decord where reliable, else ffmpeg), decord or ffmpeg
 
     def __post_init__(self) -> None:
-        if self.backend not in ("auto", "decord", "ffmpeg"):
+        if self.backend not in BACKENDS:
             raise UsageError(f"--backend must be auto, decord or ffmpeg, not {self.backend!r}")
         if self.num_frames is not None and self.fps is not None:
             raise UsageError("--frames and --fps exclude each other")

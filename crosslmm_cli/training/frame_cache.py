@@ -89,7 +89,6 @@ class FrameLoader:
         device: Any = None,
     ) -> None:
         self.image_processor = image_processor
-        self.options = frames
         self.sampling = frames.sampling(frame_size=image_processor.output_size)
         if exact and self.sampling.num_frames is None:
             raise ValueError("exact frame counts need a number of frames, not fps")
