@@ -124,6 +124,19 @@ def test_no_module_cycle():
     assert not cycles, "modules that import each other:\n" + "\n".join(cycles)
 
 
+def test_bench_holds_only_what_crosslmm_bench_runs():
+    """Every module of `crosslmm_cli.bench` is reached from the `crosslmm bench` commands."""
+    graph = import_graph()
+    reached, todo = set(), ["crosslmm_cli.cli.bench"]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo += graph[name]
+    unreached = sorted(name for name in graph if name.startswith("crosslmm_cli.bench.") and name not in reached)
+    assert not unreached, f"bench modules `crosslmm bench` never runs: {unreached}"
+
+
 def test_the_product_never_imports_the_demo_research_code():
     """models/demo/build.py and models/demo/research/ build the demo model; the package stands without them."""
     found = []
