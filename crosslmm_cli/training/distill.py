@@ -178,7 +178,8 @@ def teacher_pass(trainable: Any, videos: list[Path], settings: DistillSettings, 
                     warn(f"skipped {error}")
                     bar.update(done)
                     continue
-                cached = run_teacher(model, trainable.processor, clip, settings.prompts, teacher)
+                cached = run_teacher(model, trainable.processor, clip, settings.prompts, teacher,
+                                     pixels=frames.pixels(clip, device=model.device))
                 save_targets(path, cached)
                 runs += 1
             targets[video] = cached

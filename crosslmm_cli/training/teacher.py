@@ -67,15 +67,18 @@ def teacher_processor(processor: Any, tokens_per_frame: int) -> Any:
 
 
 def run_teacher(model: Any, processor: Any, clip: ClipFrames, prompts: tuple[str, ...],
-                settings: TeacherSettings) -> list[TeacherTarget]:
-    """Greedy teacher answers to `prompts` about `clip` with their top-k next-token log-probs."""
+                settings: TeacherSettings, *, pixels: torch.Tensor | None = None) -> list[TeacherTarget]:
+    """Greedy teacher answers to `prompts` about `clip` with their top-k next-token log-probs.
+
+    `pixels`: the clip's image-processor output when a frame cache already made it (the student's
+    `FrameLoader.pixels`: teacher and student then see the very same pixels); else from `clip.frames`."""
     import torch
 
-    from crosslmm_cli.engine.encoding import encode_frames
+    from crosslmm_cli.engine.encoding import encode_frames, encode_pixels
     from crosslmm_cli.engine.generation import greedy_kwargs, prompt_inputs
 
     processor_t = teacher_processor(processor, settings.tokens_per_frame)
-    features = encode_frames(model, processor_t, clip.frames)[None]
+    features = (encode_pixels(model, pixels) if pixels is not None else encode_frames(model, processor_t, clip.frames))[None]
     inputs = prompt_inputs(processor_t, prompts, clip, model.device)
     batch = len(prompts)
     kwargs = greedy_kwargs(model, processor, settings.max_new_tokens)
