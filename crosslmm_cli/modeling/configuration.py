@@ -68,6 +68,10 @@ class CrossLMMConfig(PreTrainedConfig):
         activation at once (8 frames of SigLIP-so400m: ~140 MB of activations in 16-bit).
     video_token_id: id of the video placeholder token in the tokenizer.
     video_newline: append one learned embedding after the last frame (LLaVA-OneVision).
+    kv_time_embedding: add a learned embedding of each frame's place in the sampled clip (0 for
+        the first frame, 1 for the last) to the cross-attention K/V source. Without it T2V reads a
+        bag of patches from all frames and cannot tell early from late (motion, order, when). Its
+        projection starts at zero, so switching it on leaves a model's outputs unchanged.
     """
 
     model_type = "crosslmm"
@@ -103,6 +107,7 @@ class CrossLMMConfig(PreTrainedConfig):
     vision_chunk_size: int = 8
     video_token_id: int = 151647
     video_newline: bool = True
+    kv_time_embedding: bool = False
     projector_hidden_act: str = "gelu"
     multimodal_projector_bias: bool = True
     tie_word_embeddings: bool = False

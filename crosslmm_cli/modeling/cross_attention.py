@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -36,6 +38,29 @@ PROJECTION_CHUNK_TOKENS = 2048
 def frames_per_chunk(tokens_per_frame: int) -> int:
     """Whole frames per projection step: as many as fit in PROJECTION_CHUNK_TOKENS, at least one."""
     return max(1, PROJECTION_CHUNK_TOKENS // max(1, tokens_per_frame))
+
+
+class CrossLMMFrameTimeEmbedding(nn.Module):
+    """Where each frame sits in the sampled clip, as an offset for its K/V source tokens.
+
+    A frame's relative position p in [0, 1] (first to last sampled frame) becomes sinusoids at
+    `num_frequencies` frequencies (pi/2 * k, k = 1.., so the lowest is monotone over the clip)
+    and then a linear map to the K/V source width. The map starts at zero: a no-op until trained.
+    """
+
+    def __init__(self, dim: int, num_frequencies: int = 8):
+        super().__init__()
+        # (D, 2K), applied as a linear map without bias. The module holds nothing else (no buffer):
+        # transformers then counts it as loaded from a checkpoint and never re-initialises it.
+        self.weight = nn.Parameter(torch.zeros(dim, 2 * num_frequencies))
+
+    def forward(self, num_frames: int) -> torch.Tensor:
+        """(T, D) offsets for T sampled frames."""
+        device = self.weight.device
+        place = torch.linspace(0.0, 1.0, num_frames, device=device) if num_frames > 1 else torch.zeros(1, device=device)
+        frequencies = torch.arange(1, self.weight.shape[1] // 2 + 1, device=device, dtype=torch.float32) * (math.pi / 2)
+        angles = place[:, None] * frequencies[None, :]  # (T, K)
+        return F.linear(torch.cat([angles.sin(), angles.cos()], dim=-1).to(self.weight.dtype), self.weight)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from transformers.modeling_utils import slice_logits_to_keep
 
 from .cache import CACHE_KWARG, CrossLMMCache
 from .configuration import CROSS_ATTENTION_BLOCKS, CrossLMMConfig, square_side
-from .cross_attention import CrossLMMDualCrossAttention, VisualContext, frames_per_chunk
+from .cross_attention import CrossLMMDualCrossAttention, CrossLMMFrameTimeEmbedding, VisualContext, frames_per_chunk
 from .pooling import pool_grid
 from .text_model import CrossLMMTextModel
 from .vision import FrameEncoder
@@ -75,6 +75,8 @@ class CrossLMMPreTrainedModel(PreTrainedModel):
             for gate in (module.gate_v2v, module.gate_t2v):
                 if gate is not None:
                     gate.zero_()
+        elif isinstance(module, CrossLMMFrameTimeEmbedding):
+            module.weight.zero_()
         elif isinstance(module, CrossLMMModel) and module.video_newline is not None:
             module.video_newline.normal_(mean=0.0, std=1 / math.sqrt(self.config.text_config.hidden_size))
 
@@ -86,6 +88,8 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
         self.multi_modal_projector = CrossLMMMultiModalProjector(config)
         hidden = config.text_config.hidden_size
         self.video_newline = nn.Parameter(torch.zeros(hidden)) if config.video_newline else None
+        source_dim = hidden if config.kv_source == "projected" else config.vision_config.hidden_size
+        self.kv_time_embedding = CrossLMMFrameTimeEmbedding(source_dim) if config.kv_time_embedding else None
         self.language_model = CrossLMMTextModel(config)
         self.post_init()
 
@@ -146,6 +150,8 @@ class CrossLMMModel(CrossLMMPreTrainedModel):
             pooled = torch.cat([pooled, self.video_newline.to(dtype).expand(batch, 1, text_dim)], dim=1)
         if kv_source is not None:
             kv_source = kv_source.view(batch, frames, kv_side * kv_side, source_dim)
+            if self.kv_time_embedding is not None:
+                kv_source = kv_source + self.kv_time_embedding(frames).to(dtype)[None, :, None, :]
         return pooled, kv_source
 
     def _active_blocks(self, cross_attention: Sequence[str] | None) -> frozenset[str]:
