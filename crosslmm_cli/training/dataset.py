@@ -35,26 +35,36 @@ class ConversationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.conversations)
 
+    def modalities(self) -> list[bool]:
+        """Per item: has it a video? Batches hold one kind only (`EpochBatches(groups=...)`)."""
+        return [conversation.video is not None for conversation in self.conversations]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         conversation = self.conversations[index]
         try:
-            clip = self.frames.load(conversation.video)
-            encoded = encode_conversation(self.processor, conversation.turns, timestamps=clip.timestamps.tolist(),
-                                          duration=clip.duration, max_length=self.max_length)
+            segment = conversation.segment
+            clip = self.frames.load(conversation.video, segment=segment) if conversation.video is not None else None
+            encoded = encode_conversation(self.processor, conversation.turns,
+                                          timestamps=clip.timestamps.tolist() if clip is not None else None,
+                                          duration=clip.duration if clip is not None else 0.0, max_length=self.max_length,
+                                          segment=clip.segment if clip is not None else None)
         except (ClipDecodeError, TemplateError, ValueError) as error:
             return {"error": f"{conversation.where}: {error}", "index": index}
         if encoded.num_targets == 0:
             return {"error": f"{conversation.where}: no answer token left within --max-length", "index": index}
-        return {
+        item = {
             "index": index,
             "input_ids": torch.tensor(encoded.input_ids, dtype=torch.long),
             "labels": torch.tensor(encoded.labels, dtype=torch.long),
-            "pixel_values_videos": self.frames.pixels(clip),  # (T, 3, S, S) float32
         }
+        if clip is not None:
+            item["pixel_values_videos"] = self.frames.pixels(clip)  # (T, 3, S, S) float32
+        return item
 
 
 def pad_batch(items: list[dict[str, Any]], pad_id: int, extra: Sequence[str] = ()) -> dict[str, Any]:
-    """Right-pad sequences into a batch: input_ids, attention_mask, labels (B, L), pixels (B, T, 3, S, S).
+    """Right-pad sequences into a batch: input_ids, attention_mask, labels (B, L), pixels (B, T, 3, S, S)
+    (no pixels in a batch of text-only items; a batch never mixes the two).
 
     Error items are dropped and their messages kept under "errors"; `extra` names further
     per-item tensors of shape (L_i, ...) padded along their first axis with zeros.
@@ -74,8 +84,12 @@ def pad_batch(items: list[dict[str, Any]], pad_id: int, extra: Sequence[str] = (
         attention_mask[row, :n] = 1
         if "labels" in item:
             labels[row, :n] = item["labels"]
-    batch.update(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
-                 pixel_values_videos=torch.stack([item["pixel_values_videos"] for item in good]))
+    batch.update(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+    with_video = ["pixel_values_videos" in item for item in good]
+    if any(with_video) and not all(with_video):
+        raise ValueError("a batch mixes text-only items and items with a video")
+    if all(with_video):
+        batch["pixel_values_videos"] = torch.stack([item["pixel_values_videos"] for item in good])
     for name in extra:
         tensors = [item[name] for item in good]
         padded = tensors[0].new_zeros((len(good), length, *tensors[0].shape[1:]))
@@ -90,14 +104,21 @@ def pad_batch(items: list[dict[str, Any]], pad_id: int, extra: Sequence[str] = (
 class EpochBatches(Sampler[list[int]]):
     """Batches of indices of one epoch, in the epoch's seeded order, from batch `skip` on.
 
+    `groups` (one hashable per item, e.g. "has a video") keeps each batch within one group, as
+    LLaVA's modality-grouped sampler does: items in the epoch's order are cut into batches group
+    by group, and the batches are then put in a seeded order of their own.
     `set_epoch(epoch, skip)` before iterating; the DataLoader runs the sampler in the main process,
     so persistent workers keep running across epochs.
     """
 
-    def __init__(self, num_items: int, batch_size: int, seed: int, *, shuffle: bool = True) -> None:
+    def __init__(self, num_items: int, batch_size: int, seed: int, *, shuffle: bool = True,
+                 groups: Sequence[Any] | None = None) -> None:
         if num_items < 1 or batch_size < 1:
             raise ValueError("need at least one item and a batch size >= 1")
+        if groups is not None and len(groups) != num_items:
+            raise ValueError(f"{len(groups)} group labels for {num_items} items")
         self.num_items, self.batch_size, self.seed, self.shuffle = num_items, batch_size, seed, shuffle
+        self.groups = list(groups) if groups is not None and len(set(groups)) > 1 else None
         self.epoch, self.skip = 0, 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
@@ -109,17 +130,35 @@ class EpochBatches(Sampler[list[int]]):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(self.num_items, generator=generator).tolist()
 
+    def batches(self, epoch: int) -> list[list[int]]:
+        """Every batch of the epoch, in order."""
+        order = self.order(epoch)
+        if self.groups is None:
+            return [order[start : start + self.batch_size] for start in range(0, self.num_items, self.batch_size)]
+        by_group: dict[Any, list[int]] = {}
+        for index in order:
+            by_group.setdefault(self.groups[index], []).append(index)
+        batches = [items[start : start + self.batch_size] for _, items in sorted(by_group.items(), key=lambda kv: str(kv[0]))
+                   for start in range(0, len(items), self.batch_size)]
+        if not self.shuffle:
+            return batches
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009)
+        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
     @property
     def batches_per_epoch(self) -> int:
-        return -(-self.num_items // self.batch_size)
+        if self.groups is None:
+            return -(-self.num_items // self.batch_size)
+        counts: dict[Any, int] = {}
+        for group in self.groups:
+            counts[group] = counts.get(group, 0) + 1
+        return sum(-(-count // self.batch_size) for count in counts.values())
 
     def __len__(self) -> int:
         return self.batches_per_epoch - self.skip
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = self.order(self.epoch)
-        for start in range(self.skip * self.batch_size, self.num_items, self.batch_size):
-            yield order[start : start + self.batch_size]
+        yield from self.batches(self.epoch)[self.skip :]
 
 
 def make_loader(dataset: Dataset, batches: EpochBatches, collate: Callable[[list], dict], workers: int,

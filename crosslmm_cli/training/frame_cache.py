@@ -38,11 +38,13 @@ class ClipDecodeError(CrossLMMError):
 
 @dataclass(frozen=True, eq=False)
 class ClipFrames:
-    """frames: uint8 (T, H, W, 3) (the encoder's tiles when cached); timestamps: float64 (T,) seconds."""
+    """frames: uint8 (T, H, W, 3) (the encoder's tiles when cached); timestamps: float64 (T,) seconds;
+    segment: the (start, end) seconds they were sampled from, None for the whole video."""
 
     frames: np.ndarray
     timestamps: np.ndarray
     duration: float
+    segment: tuple[float, float] | None = None
 
     @property
     def num_frames(self) -> int:
@@ -98,37 +100,44 @@ class FrameLoader:
         self.size = image_processor.output_size  # (height, width) or None: decode at the stored size
         self._processors: dict[str, Any] = {}
 
-    def cache_key(self, path: Path) -> str:
+    def cache_key(self, path: Path, sampling: SamplingOptions | None = None) -> str:
         stat = path.stat()
         identity = {
             "path": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "sampling": asdict(self.sampling), "exact": self.exact, "processor": self.image_processor.to_dict(),
+            "sampling": asdict(sampling or self.sampling), "exact": self.exact, "processor": self.image_processor.to_dict(),
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:40]
 
-    def load(self, path: str | Path) -> ClipFrames:
-        """The clip's frames (from the cache when there); raises ClipDecodeError."""
+    def load(self, path: str | Path, segment: tuple[float | None, float | None] | None = None) -> ClipFrames:
+        """The clip's frames (from the cache when there), from `segment` = (start, end) seconds of it
+        if given (either may be None: from the start, to the end); raises ClipDecodeError."""
         path = Path(path)
+        sampling = self.sampling if segment is None else replace(self.sampling, start=segment[0], end=segment[1])
         try:
-            key = self.cache_key(path) if self.cache_dir is not None else None
+            key = self.cache_key(path, sampling) if self.cache_dir is not None else None
         except OSError as error:
             raise ClipDecodeError(f"{path}: {error.strerror or error}") from error
-        if key is not None:
-            cached = self._read(key)
-            if cached is not None:
-                return cached
-        clip = decode_clip(path, self.sampling)
-        clip = replace(clip, frames=self._to_tile(clip.frames))
-        if self.exact:
-            clip = repeat_to(clip, self.sampling.num_frames)
-        if key is not None:
-            self._write(key, clip)
+        clip = self._read(key) if key is not None else None
+        if clip is None:
+            clip = decode_clip(path, sampling)
+            clip = replace(clip, frames=self._to_tile(clip.frames))
+            if self.exact:
+                clip = repeat_to(clip, sampling.num_frames)
+            if key is not None:
+                self._write(key, clip)
+        if segment is not None:  # the part actually sampled, as the prompt will name it
+            end = clip.duration if segment[1] is None else min(segment[1], clip.duration)
+            clip = replace(clip, segment=(segment[0] or 0.0, end))
         return clip
 
     def pixels(self, clip: ClipFrames, device: Any = None) -> torch.Tensor:
         """float32 (T, 3, S, S) on `device` (default: the loader's): the image processor's output for the clip."""
+        return self.normalize(clip.frames, device=device)
+
+    def normalize(self, tiles: Any, device: Any = None) -> torch.Tensor:
+        """uint8 tiles (N, S, S, 3), as `load` keeps them, -> the encoder's float32 input (N, 3, S, S)."""
         normalize = self._processor("normalize", do_resize=False, do_center_crop=False)
-        return normalize(clip.frames, device=device if device is not None else self.device)
+        return normalize(tiles, device=device if device is not None else self.device)
 
     def _to_tile(self, frames: np.ndarray) -> np.ndarray:
         """The image processor's resize (and crop) alone: uint8 frames at the size the encoder reads."""

@@ -6,12 +6,14 @@ Groups (a parameter belongs to every group whose rule matches it):
 - `projector`: the projector and the video newline embedding
 - `v2v`:       the V2V cross-attention blocks, their gates and the norm they share with T2V
 - `t2v`:       the T2V cross-attention blocks, their gates and the shared norm
+  (both: the frame-time embedding of their K/V source, where the model has one)
 - `gates`:     the tanh gates alone
 - `llm`:       the LLM's own weights: embeddings, self-attention, MLPs, norms, LM head
 - `lora`:      LoRA adapters on the LLM (present with --lora / --qlora)
 
 A block group includes its gate: with the gate frozen at 0 the block would get no gradient.
-Stage 1 (paper, appendix A.1): projector + V2V, encoder and LLM frozen, T2V switched off.
+Stage 1 (paper, appendix A.1): projector + V2V, encoder and LLM frozen, T2V switched off; with
+`--trainable` naming t2v too, stage 1 trains and runs both blocks.
 Stage 2: everything, end to end (with LoRA: the adapters instead of the LLM weights).
 """
 
@@ -26,8 +28,8 @@ GROUPS = ("vision", "projector", "v2v", "t2v", "gates", "llm", "lora")
 _RULES: dict[str, re.Pattern[str]] = {
     "vision": re.compile(r"model\.vision_tower\."),
     "projector": re.compile(r"model\.(multi_modal_projector\.|video_newline$)"),
-    "v2v": re.compile(r".*\.cross_attn\.(v2v\.|gate_v2v$|norm\.)"),
-    "t2v": re.compile(r".*\.cross_attn\.(t2v\.|gate_t2v$|norm\.)"),
+    "v2v": re.compile(r".*\.cross_attn\.(v2v\.|gate_v2v$|norm\.)|model\.kv_time_embedding\."),
+    "t2v": re.compile(r".*\.cross_attn\.(t2v\.|gate_t2v$|norm\.)|model\.kv_time_embedding\."),
     "gates": re.compile(r".*\.cross_attn\.gate_(v2v|t2v)$"),
     "lora": re.compile(r".*\.lora_(A|B|embedding_A|embedding_B|magnitude_vector)\."),
 }
@@ -86,7 +88,9 @@ def plan_for(stage: int | None, trainable: str | None, *, lora: bool) -> Trainin
         raise ValueError("the 'lora' group needs --lora or --qlora")
     if lora and "llm" in groups:
         raise ValueError("with --lora/--qlora the LLM trains through its adapters: use 'lora', not 'llm'")
-    cross_attention = ("v2v",) if stage == 1 else None
+    cross_attention = None
+    if stage == 1:  # the blocks this stage trains run; the others stay off (the paper: V2V alone)
+        cross_attention = tuple(b for b in ("v2v", "t2v") if b in groups or "gates" in groups)
     optional = frozenset({"v2v", "t2v"}) & groups if stage == 2 and trainable is None else frozenset()
     return TrainingPlan(groups=groups, cross_attention=cross_attention, optional=optional)
 

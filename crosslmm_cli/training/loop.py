@@ -88,7 +88,8 @@ class TrainingLoop:
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
         self.parameters = trainable_parameters(trainable.model)
         self.optimizer = build_optimizer(trainable.model.named_parameters(), optimizer)
-        self.batches = EpochBatches(len(dataset), settings.batch_size, settings.seed)
+        groups = dataset.modalities() if hasattr(dataset, "modalities") else None  # batches of one kind
+        self.batches = EpochBatches(len(dataset), settings.batch_size, settings.seed, groups=groups)
         self.steps_per_epoch = math.ceil(self.batches.batches_per_epoch / settings.grad_accum)
         total = settings.epochs * self.steps_per_epoch
         self.total_steps = min(total, settings.max_steps) if settings.max_steps else total

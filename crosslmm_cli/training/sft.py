@@ -102,12 +102,16 @@ def answer_positions(labels: Any, device: Any) -> tuple[Any, Any, Any]:
 
 def model_hidden_states(model: Any, batch: dict[str, Any], device: Any, vision_frozen: bool,
                         cross_attention: list[str] | None, **forward: Any) -> Any:
-    """The LLM's last hidden states (B, L, D) for a padded batch; encoder without autograd when frozen."""
+    """The LLM's last hidden states (B, L, D) for a padded batch; encoder without autograd when frozen.
+    A batch of text-only conversations has no pixels and runs the LLM alone."""
     import torch
 
-    pixels = batch["pixel_values_videos"].to(device, non_blocking=True)
-    video: dict[str, Any] = {"pixel_values_videos": pixels}
-    if vision_frozen:
+    video: dict[str, Any] = {}
+    pixels = batch.get("pixel_values_videos")
+    if pixels is not None:
+        pixels = pixels.to(device, non_blocking=True)
+        video = {"pixel_values_videos": pixels}
+    if vision_frozen and pixels is not None:
         with torch.no_grad():
             video = {"video_features": model.get_video_features(pixels)}
     outputs = model.model(input_ids=batch["input_ids"].to(device, non_blocking=True),

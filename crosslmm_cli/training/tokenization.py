@@ -40,11 +40,17 @@ class EncodedConversation:
 
 
 def conversation_messages(
-    processor: CrossLMMProcessor, turns: Sequence[Turn], *, timestamps: Sequence[float], duration: float
+    processor: CrossLMMProcessor, turns: Sequence[Turn], *, timestamps: Sequence[float] | None, duration: float,
+    segment: tuple[float, float] | None = None,
 ) -> list[dict[str, str]]:
-    """Chat messages of a whole conversation, the video and its time instruction in the first turn."""
+    """Chat messages of a whole conversation, the video and its time instruction in the first turn
+    (`timestamps=None`: a text-only conversation)."""
+    if timestamps is None:
+        return [message for question, answer in turns
+                for message in ({"role": "user", "content": question}, {"role": "assistant", "content": answer})]
     *history, (question, answer) = turns
-    messages = processor.build_messages(question, timestamps=timestamps, duration=duration, history=history or None)
+    messages = processor.build_messages(question, timestamps=timestamps, duration=duration, history=history or None,
+                                        segment=segment)
     messages.append({"role": "assistant", "content": answer})
     return messages
 
@@ -75,20 +81,22 @@ def encode_conversation(
     processor: CrossLMMProcessor,
     turns: Sequence[Turn],
     *,
-    timestamps: Sequence[float],
+    timestamps: Sequence[float] | None,
     duration: float,
     max_length: int | None = None,
+    segment: tuple[float, float] | None = None,
 ) -> EncodedConversation:
-    """Token ids and labels of one conversation about a video of `len(timestamps)` frames.
+    """Token ids and labels of one conversation about a video of `len(timestamps)` frames
+    (`timestamps=None`: text only, no video).
 
     The single `<video>` id is expanded to the processor's T*tokens_per_frame (+1) video ids.
     `max_length` cuts the sequence at its end (later answers lose their tail).
     """
-    messages = conversation_messages(processor, turns, timestamps=timestamps, duration=duration)
+    messages = conversation_messages(processor, turns, timestamps=timestamps, duration=duration, segment=segment)
     text, spans = answer_spans(processor, messages)
     encoding = processor.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     video_id = processor.video_token_id
-    expansion = processor.num_video_tokens(len(timestamps))
+    expansion = processor.num_video_tokens(len(timestamps)) if timestamps is not None else 0
     input_ids: list[int] = []
     labels: list[int] = []
     span_index = 0
@@ -103,9 +111,10 @@ def encode_conversation(
         input_ids.append(token)
         labels.append(token if inside else IGNORE_INDEX)
     if input_ids.count(video_id) != expansion:
-        raise TemplateError(f"expected one {processor.video_token} placeholder in the rendered conversation")
+        expected = f"one {processor.video_token} placeholder" if expansion else f"no {processor.video_token} in a text-only conversation"
+        raise TemplateError(f"expected {expected} in the rendered conversation")
     if max_length is not None and len(input_ids) > max_length:
-        last_video = len(input_ids) - 1 - input_ids[::-1].index(video_id)
+        last_video = len(input_ids) - 1 - input_ids[::-1].index(video_id) if expansion else -1
         if last_video >= max_length:
             raise TemplateError(f"max_length={max_length} cuts into the {expansion} video tokens")
         input_ids, labels = input_ids[:max_length], labels[:max_length]
