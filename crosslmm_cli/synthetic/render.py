@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crosslmm_cli.synthetic.scene import Clip, Scene
+from crosslmm_cli.synthetic.scene import Clip, Scene, Thing
 from crosslmm_cli.synthetic.world import BACKGROUNDS, COLOURS, DOT, WorldConfig
 
 _SQRT3 = np.sqrt(3.0)
@@ -68,26 +68,35 @@ def background(name: str, size: int) -> np.ndarray:
     return np.broadcast_to(top + (bottom - top) * ramp, (size, size, 3)).copy()
 
 
+def coverage(thing: Thing, t: float, config: WorldConfig) -> tuple[slice, slice, np.ndarray] | None:
+    """Where `thing` is drawn at scene time t: rows, columns and its anti-aliased coverage there
+    (float32 in [0, 1]), or None when it lies outside the frame. The renderer blends with this
+    alpha, and the dense labels (`synthetic.labels`) are averages of it."""
+    size = config.frame_size
+    r = config.diameter(thing.size) / 2 * size
+    cx, cy = (c * size for c in thing.position(t))
+    # Only the pixels of the bounding box (plus one for anti-aliasing) are evaluated.
+    x0, x1 = max(int(np.floor(cx - r - 1)), 0), min(int(np.ceil(cx + r + 1)) + 1, size)
+    y0, y1 = max(int(np.floor(cy - r - 1)), 0), min(int(np.ceil(cy + r + 1)) + 1, size)
+    if x0 >= x1 or y0 >= y1:
+        return None
+    # Pixel centres sit at integer + 0.5.
+    py, px = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
+    alpha = np.clip(0.5 - shape_distance(thing.shape, px - cx, py - cy, r), 0.0, 1.0)
+    return slice(y0, y1), slice(x0, x1), alpha
+
+
 def render_scene_frame(scene: Scene, t: float, config: WorldConfig) -> np.ndarray:
     """The scene at its own time t as uint8 (H, W, 3)."""
-    size = config.frame_size
-    canvas = background(scene.background, size)
+    canvas = background(scene.background, config.frame_size)
     for index, thing in enumerate(scene.things):
-        if not scene.visible(index, t):
+        drawn = coverage(thing, t, config) if scene.visible(index, t) else None
+        if drawn is None:
             continue
-        r = config.diameter(thing.size) / 2 * size
-        cx, cy = (c * size for c in thing.position(t))
-        # Only the pixels of the bounding box (plus one for anti-aliasing) are evaluated.
-        x0, x1 = max(int(np.floor(cx - r - 1)), 0), min(int(np.ceil(cx + r + 1)) + 1, size)
-        y0, y1 = max(int(np.floor(cy - r - 1)), 0), min(int(np.ceil(cy + r + 1)) + 1, size)
-        if x0 >= x1 or y0 >= y1:
-            continue
-        # Pixel centres sit at integer + 0.5.
-        py, px = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
-        alpha = np.clip(0.5 - shape_distance(thing.shape, px - cx, py - cy, r), 0.0, 1.0)[..., None]
+        rows, cols, alpha = drawn
         colour = np.asarray(COLOURS[scene.colour(index, t)], np.float32)
-        patch = canvas[y0:y1, x0:x1]
-        canvas[y0:y1, x0:x1] = patch + (colour - patch) * alpha
+        patch = canvas[rows, cols]
+        canvas[rows, cols] = patch + (colour - patch) * alpha[..., None]
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
 
