@@ -31,6 +31,15 @@ class JsonlWriter:
         self._stream.flush()
 
 
+def task_record(path: str, task: str, fields: dict[str, Any], elapsed_s: float, *, question: str | None = None,
+                ok: bool = True) -> dict[str, Any]:
+    """One input's record in the order every writer uses: path, ok, task, [question], the task's fields, elapsed_s."""
+    head: dict[str, Any] = {"path": path, "ok": ok, "task": task}
+    if question is not None:
+        head["question"] = question
+    return {**head, **fields, "elapsed_s": round(elapsed_s, 3)}
+
+
 def record_key(record: dict[str, Any]) -> tuple[str, str, str | None]:
     """What makes two records about "the same work": the video (by real path), task and question."""
     return (os.path.realpath(str(record.get("path", ""))), str(record.get("task", "")), record.get("question"))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from crosslmm_cli.batch.results import ResultsLog, record_key
+from crosslmm_cli.batch.results import ResultsLog, record_key, task_record
 from crosslmm_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -159,12 +159,9 @@ def _run_one(
     reduce: Callable[[Prepared], Prepared | None] | None,
 ) -> tuple[dict[str, Any], BaseException | None]:
     """The record for one input, and the exception if it failed."""
-    head: dict[str, Any] = {"path": item.path, "ok": False, "task": task}
-    if question is not None:
-        head["question"] = question
     started = time.monotonic()
     if item.error is not None:
-        return {**head, **_failure(item.error), "elapsed_s": round(item.seconds, 3)}, item.error
+        return task_record(item.path, task, _failure(item.error), item.seconds, question=question, ok=False), item.error
     try:
         try:
             fields = process(item.path, item.prepared)
@@ -175,9 +172,9 @@ def _run_one(
             fields = {**process(item.path, smaller), "retried_after_oom": True}
     except Exception as exc:
         elapsed = item.seconds + time.monotonic() - started
-        return {**head, **_failure(exc), "elapsed_s": round(elapsed, 3)}, exc
+        return task_record(item.path, task, _failure(exc), elapsed, question=question, ok=False), exc
     elapsed = item.seconds + time.monotonic() - started
-    return {**head, "ok": True, **fields, "elapsed_s": round(elapsed, 3)}, None
+    return task_record(item.path, task, fields, elapsed, question=question), None
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

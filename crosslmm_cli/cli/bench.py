@@ -7,7 +7,6 @@ to stderr, results (a table, or JSON with --json; JSON lines for the tool's part
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Annotated
 
@@ -22,9 +21,6 @@ bench_app = typer.Typer(
     no_args_is_help=True,
 )
 
-SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
@@ -32,14 +28,9 @@ def register(app: typer.Typer) -> None:
 
 def parse_size(text: str) -> int:
     """'12GB', '11.5 GiB', '800MB', '1e9' -> bytes."""
-    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in SIZE_UNITS:
-        raise ValueError(f"--memory-limit: cannot read {text!r} as a size (e.g. 12GB, 800MB, 11.5GiB)")
-    try:
-        return int(float(match.group(1)) * SIZE_UNITS[unit])
-    except ValueError:
-        raise ValueError(f"--memory-limit: cannot read {text!r} as a size (e.g. 12GB, 800MB, 11.5GiB)") from None
+    from crosslmm_cli.units import parse_size as parse
+
+    return parse(text, "--memory-limit")
 
 
 def parse_ints(text: str, option: str) -> tuple[int, ...]:
