@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "distill",
     "eval",
     "bench",
+    "serve",
 )
 
 app = typer.Typer(
