@@ -287,6 +287,46 @@ def e2e_command(
     console.print(f"answer: {result.answer!r}", markup=False, soft_wrap=True)
 
 
+@bench_app.command("serve")
+def serve_command(
+    video: Annotated[list[str] | None, typer.Argument(metavar="[VIDEO...]", show_default=False,
+                     help="Videos to ask about (default: the demo model's example clips).")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="The model the server loads.")] = "demo",
+    question: Annotated[list[str] | None, typer.Option("--question", "-q", help="A question (repeatable; default: Describe the video.).")] = None,
+    concurrency: Annotated[str, typer.Option(help="Concurrent clients, comma-separated.")] = "1,4,8",
+    requests: Annotated[int, typer.Option(min=1, help="Requests at each concurrency.")] = 24,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")] = 64,
+    cli_runs: Annotated[int, typer.Option("--cli-runs", min=0, help="Runs of `crosslmm ask --server` timed (and half as many cold, at least 1).")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """A warm `crosslmm serve` under load: requests/s, time to first token and latency (p50/p95) at each
+    concurrency, answers against serial greedy ones, and `crosslmm ask` through the server vs cold."""
+    import json
+
+    from crosslmm_cli.bench.serve import bench_serve, describe
+
+    try:
+        levels = parse_ints(concurrency, "--concurrency")
+    except ValueError as error:
+        raise fail(str(error), 2) from None
+    videos = video or [str(p) for p in _demo_examples()]
+    result = bench_serve(model, videos, question or ["Describe the video."], concurrency=levels, requests=requests,
+                         max_tokens=max_tokens, cli_repeats=cli_runs, cold_repeats=max(1, cli_runs // 2) if cli_runs else 0,
+                         progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(json.dumps(result.as_dict(), indent=2) if as_json else describe(result))
+
+
+def _demo_examples() -> list:
+    """The bundled demo model's example clips (where an installed wheel keeps them too)."""
+    from pathlib import Path
+
+    from crosslmm_cli.checkpoints.settings import DEMO_MODEL, ModelChoice
+    from crosslmm_cli.checkpoints.store import resolve_model
+
+    location = resolve_model(ModelChoice(DEMO_MODEL, "flag")).location
+    return sorted((Path(location) / "examples").glob("*.mp4"))
+
+
 @bench_app.command("cache")
 def cache_command(
     frames: Annotated[int, typer.Option(min=1, help="Frames of the video whose features are cached.")] = 32,

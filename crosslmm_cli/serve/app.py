@@ -65,7 +65,9 @@ def create_app(serving: Serving, *, log: Callable[[str], None] | None = None) ->
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "model": serving.model_name, "load": serving.scheduler.load}
+        batches = serving.scheduler.batches
+        return {"status": "ok", "model": serving.model_name, "load": serving.scheduler.load,
+                "batches": {str(size): batches[size] for size in sorted(batches)}}
 
     @app.get("/v1/models")
     async def models(request: Request):
@@ -95,7 +97,7 @@ def create_app(serving: Serving, *, log: Callable[[str], None] | None = None) ->
             yield _sse(ids.chunk(Delta(role="assistant", content="")))
             async for kind, value in work.events():
                 if kind == "text":
-                    yield _sse(ids.chunk(Delta(content=value)))
+                    yield ids.text_chunk(value)
             outcome = await work.result()
             yield _sse(ids.chunk(None, outcome.finish_reason, outcome))
             if body.stream_options is not None and body.stream_options.include_usage:

@@ -12,6 +12,7 @@ back until it cannot, and the answer ends (its generation at the next token) whe
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -181,6 +182,12 @@ class ChatIds:
                               choices=[Choice(message=AssistantMessage(content=outcome.text),
                                               finish_reason=outcome.finish_reason)],
                               usage=usage(outcome))
+
+    def text_chunk(self, text: str) -> str:
+        """The SSE line of a chunk carrying `text` (the one sent per token: written directly, not through pydantic)."""
+        return (f'data: {{"id":"{self.id}","object":"chat.completion.chunk","created":{self.created},'
+                f'"model":{json.dumps(self.model)},"system_fingerprint":"{self.fingerprint}",'
+                f'"choices":[{{"index":0,"delta":{{"content":{json.dumps(text, ensure_ascii=False)}}}}}]}}\n\n')
 
     def chunk(self, delta: Delta | None, finish_reason: str | None = None, outcome: ChatOutcome | None = None,
               choices: bool = True) -> ChatCompletionChunk:

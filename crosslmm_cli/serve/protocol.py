@@ -4,7 +4,7 @@ Kept apart from the serving logic (as vLLM keeps `protocol.py`): what a request 
 response looks like, validated once on the way in. Fields OpenAI defines keep OpenAI's names and
 meaning, except that an omitted `temperature` means 0 (greedy, as the CLI decodes) rather than 1.
 Our sampling options ride along as extra body fields (`frames`, `fps`, `max_frames`, `start`, `end`,
-`tokens_per_frame`, `subtitles`, `cache`) with the meaning of the CLI flags of the same names.
+`backend`, `tokens_per_frame`, `subtitles`, `cache`) with the meaning of the CLI flags of the same names.
 
 Accepted video content parts: `{"type": "video_url", "video_url": {"url": URL}}`, or the same with
 the URL as a plain string (`"video_url": URL`); URL is `file:///absolute/path` or
@@ -31,6 +31,7 @@ class SamplingFields(BaseModel):
     max_frames: int | None = None
     start: float | str | None = None  # seconds, or "1:30" as the CLI takes it
     end: float | str | None = None
+    backend: str = "auto"  # video decoder: auto | decord | ffmpeg
     tokens_per_frame: int | None = None
     subtitles: str = "auto"  # auto | off | a file:// URL of a .srt/.vtt
     cache: bool = True  # False: neither read nor write the feature caches (--no-cache)

@@ -10,7 +10,9 @@ unchanged in the request's thread while encoding and generation wait their turn 
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
     import torch
 
     from crosslmm_cli.engine import EncodedVideo, Engine, GenerationOptions, GenerationStats
+
+
+COALESCE_S = 0.01  # how long a row of a batch lets its text gather before passing it on
 
 
 class RequestCancelled(Exception):
@@ -102,15 +107,18 @@ class QueuedAnswer(Iterator[str]):
         self._own = own
         self._request_cancelled = request_cancelled
         self._ended = False
+        self._end_seen: object | None = None  # END, read while catching up
 
     @property
     def stats(self) -> GenerationStats | None:
         return self.job.stats
 
     def __next__(self) -> str:
+        """The next text, and whatever more is already waiting (so a reader that falls behind catches up
+        in one step instead of one per token)."""
         if self._ended:
             raise StopIteration
-        item = self.job.chunks.get()
+        item = self._end_seen or self.job.chunks.get()
         if item is END:
             self._ended = True
             if self.job.error is not None:
@@ -118,6 +126,17 @@ class QueuedAnswer(Iterator[str]):
             if self._request_cancelled.is_set():
                 raise RequestCancelled("the client went away")
             raise StopIteration
+        if self.job.batch_size > 1:
+            time.sleep(COALESCE_S)  # rows of a batch: fewer, larger chunks leave the model thread more of the GIL
+        while True:
+            try:
+                more = self.job.chunks.get_nowait()
+            except queue.Empty:
+                break
+            if more is END:
+                self._end_seen = END
+                break
+            item += more
         self.text += item
         return item
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -87,7 +87,7 @@ class Scheduler:
         self._peak_at: dict[int, float] = {}  # admitted count -> when it was last reached
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.batches: list[int] = []  # size of every batch run (the benchmark and the tests read it)
+        self.batches: Counter[int] = Counter()  # answers per generate() call -> how many calls (benchmark, tests)
 
     # ---- admission -----------------------------------------------------------------------------
 
@@ -187,6 +187,8 @@ class Scheduler:
         return max(self._admitted, recent)
 
     def _answer(self, batch: list[AnswerJob]) -> None:
+        for job in batch:
+            job.batch_size = len(batch)
         live = []
         for job in batch:
             if job.cancelled() or self._stopping:
@@ -195,7 +197,7 @@ class Scheduler:
                 live.append(job)
         if not live:
             return
-        self.batches.append(len(live))
+        self.batches[len(live)] += 1
         try:
             if len(live) == 1:
                 _answer_alone(live[0], lambda: self._stopping)
@@ -206,7 +208,6 @@ class Scheduler:
                 job.error = exc
         finally:
             for job in live:
-                job.batch_size = len(live)
                 job.chunks.put(END)
 
 

@@ -93,7 +93,7 @@ class Serving:
 
     def frame_options(self, request: SamplingFields) -> FrameOptions:
         return FrameOptions(num_frames=request.frames, fps=request.fps, max_frames=request.max_frames,
-                            start=_seconds(request.start), end=_seconds(request.end))
+                            start=_seconds(request.start), end=_seconds(request.end), backend=request.backend)
 
     def generation_options(self, request: SamplingFields) -> GenerationOptions:
         max_tokens = request.max_completion_tokens or request.max_tokens
