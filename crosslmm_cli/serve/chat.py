@@ -107,7 +107,6 @@ class StopText:
         if len(stops) > 4:
             raise bad_request("stop: at most 4 stop strings", "stop")
         self.stops = [s for s in stops if s]
-        self.hold = max((len(s) for s in self.stops), default=1) - 1
         self.buffer = ""
         self.stopped = False
 
@@ -121,7 +120,8 @@ class StopText:
             self.stopped = True
             out, self.buffer = self.buffer[: min(cuts)], ""
             return out
-        keep = min(self.hold, len(self.buffer))
+        keep = max((k for s in self.stops for k in range(min(len(s) - 1, len(self.buffer)), 0, -1)
+                    if self.buffer.endswith(s[:k])), default=0)  # the longest tail that may begin a stop string
         out = self.buffer[: len(self.buffer) - keep]
         self.buffer = self.buffer[len(out):]
         return out
