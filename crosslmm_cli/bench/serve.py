@@ -163,7 +163,7 @@ def cli_wall(args: Sequence[str], *, env: dict[str, str], repeats: int) -> list[
 
 
 def bench_serve(model: str, videos: Sequence[str], questions: Sequence[str], *, concurrency: Sequence[int] = (1, 4, 8),
-                requests: int = 24, max_tokens: int = 64, cli_repeats: int = 5, cold_repeats: int = 2,
+                requests: int = 48, max_tokens: int = 64, cli_repeats: int = 5, cold_repeats: int = 2,
                 progress: Any = None) -> ServeBenchResult:
     """The whole benchmark (see the module docstring); `progress(text)` hears what it is doing."""
     say = progress or (lambda text: None)

@@ -294,7 +294,7 @@ def serve_command(
     model: Annotated[str, typer.Option("--model", "-m", help="The model the server loads.")] = "demo",
     question: Annotated[list[str] | None, typer.Option("--question", "-q", help="A question (repeatable; default: Describe the video.).")] = None,
     concurrency: Annotated[str, typer.Option(help="Concurrent clients, comma-separated.")] = "1,4,8",
-    requests: Annotated[int, typer.Option(min=1, help="Requests at each concurrency.")] = 24,
+    requests: Annotated[int, typer.Option(min=1, help="Requests at each concurrency.")] = 48,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")] = 64,
     cli_runs: Annotated[int, typer.Option("--cli-runs", min=0, help="Runs of `crosslmm ask --server` timed (and half as many cold, at least 1).")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,

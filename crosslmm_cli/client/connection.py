@@ -65,16 +65,21 @@ class ServerConnection:
     def events(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """POST `body` with `stream: true`: each Server-Sent Event's JSON, until `[DONE]`; an error event is raised."""
         with self._open("POST", path, {**body, "stream": True}) as response:
-            for line in response:
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    return
-                event = json.loads(data)
-                if "error" in event and isinstance(event["error"], dict):
-                    raise _typed(event["error"])
-                yield event
+            try:
+                for line in response:
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        return
+                    event = json.loads(data)
+                    if "error" in event and isinstance(event["error"], dict):
+                        raise _typed(event["error"])
+                    yield event
+            except (OSError, http.client.HTTPException):
+                pass  # the connection broke: as below
+        raise ServerUnavailableError(f"the crosslmm server at {self.url} ended the answer before its end",
+                                     hint="it may have been stopped; run the command again")
 
     def _open(self, method: str, path: str, body: dict[str, Any] | None) -> _Response:
         payload = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -122,7 +127,11 @@ class _Response:
         self.response = response
 
     def read(self) -> bytes:
-        return self.response.read()
+        try:
+            return self.response.read()
+        except (OSError, http.client.HTTPException):
+            raise ServerUnavailableError("the crosslmm server ended its answer before its end",
+                                         hint="it may have been stopped; run the command again") from None
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.response)

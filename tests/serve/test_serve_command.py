@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+from serve_fixtures import SCENES, chat_body
 
 from crosslmm_cli.client import ServerConnection
 from crosslmm_cli.errors import UsageError
@@ -44,16 +46,23 @@ def test_a_non_loopback_bind_without_a_key_is_refused_before_loading(monkeypatch
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_serve_prints_the_export_line_answers_and_stops_cleanly_on_sigterm(tmp_path):
-    process = serve("--model", "demo", "--port", "0")
+    process = serve("--model", "demo", "--port", "0", "--allow-path", str(SCENES.parent))
     try:
         line = process.stdout.readline()
         assert line.startswith("export CROSSLMM_SERVER=http://127.0.0.1:")
         connection = ServerConnection(line.strip().split("=", 1)[1])
         assert connection.get("/v1/models")["data"][0]["id"] == "demo"
-        process.send_signal(signal.SIGTERM)
+        body = chat_body(SCENES, "Describe the video.")
+        whole = json.loads(connection.post("/v1/chat/completions", body))["choices"][0]["message"]["content"]
+        streamed = []
+        for event in connection.events("/v1/chat/completions", body):  # SIGTERM in the middle of an answer
+            streamed += [c["delta"].get("content") or "" for c in event["choices"]]
+            if len(streamed) == 2:
+                process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
+    assert "".join(streamed) == whole  # the answer in flight finished, [DONE] and all (events() checks)
     assert process.returncode == 0, err
     assert "serving demo on http://127.0.0.1:" in err and "GET /v1/models 200" in err and err.rstrip().endswith("stopped")
     assert "Traceback" not in err
