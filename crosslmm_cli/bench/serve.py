@@ -53,8 +53,8 @@ class ServeBenchResult:
     questions: list[str]
     max_tokens: int
     load: list[LoadResult] = field(default_factory=list)
-    cli_server_s: list[float] = field(default_factory=list)
-    cli_cold_s: list[float] = field(default_factory=list)
+    cli_server_s: dict[str, list[float]] = field(default_factory=dict)  # question -> seconds of each run
+    cli_cold_s: list[float] = field(default_factory=list)  # the first of those questions, without the server
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,9 +163,10 @@ def cli_wall(args: Sequence[str], *, env: dict[str, str], repeats: int) -> list[
 
 
 def bench_serve(model: str, videos: Sequence[str], questions: Sequence[str], *, concurrency: Sequence[int] = (1, 4, 8),
-                requests: int = 48, max_tokens: int = 64, cli_repeats: int = 5, cold_repeats: int = 2,
-                progress: Any = None) -> ServeBenchResult:
-    """The whole benchmark (see the module docstring); `progress(text)` hears what it is doing."""
+                requests: int = 48, max_tokens: int = 64, cli_questions: Sequence[str] = (), cli_repeats: int = 5,
+                cold_repeats: int = 2, progress: Any = None) -> ServeBenchResult:
+    """The whole benchmark (see the module docstring); `cli_questions` are asked through the CLI (default: the
+    first question); `progress(text)` hears what it is doing."""
     say = progress or (lambda text: None)
     work = [(video, question) for video in videos for question in questions]
     allow = sorted({os.path.dirname(os.path.abspath(v)) for v in videos})
@@ -181,16 +182,19 @@ def bench_serve(model: str, videos: Sequence[str], questions: Sequence[str], *, 
             say(f"concurrency {level}: {requests} requests")
             result.load.append(run_load(connection, work, reference, level, requests, max_tokens))
         env = {**os.environ, "CROSSLMM_SERVER": url}
-        video, question = work[0]
-        say(f"CLI through the server, {cli_repeats} runs")
-        result.cli_server_s = cli_wall(["ask", "--model", model, video, question, "--max-new-tokens", str(max_tokens)],
-                                       env=env, repeats=cli_repeats)
+        video = videos[0]
+        asked = list(cli_questions or questions[:1])
+        for question in asked if cli_repeats else []:
+            say(f"CLI through the server, {cli_repeats} runs: {question}")
+            args = ["ask", "--model", model, video, question, "--max-new-tokens", str(max_tokens)]
+            result.cli_server_s[question] = cli_wall(args, env=env, repeats=cli_repeats)
     finally:
         stop_server(process)
     env = {k: v for k, v in os.environ.items() if k != "CROSSLMM_SERVER"}
-    say(f"CLI cold, {cold_repeats} runs")
-    result.cli_cold_s = cli_wall(["ask", "--model", model, video, question, "--max-new-tokens", str(max_tokens)],
-                                 env=env, repeats=cold_repeats)
+    if cold_repeats:
+        say(f"CLI cold, {cold_repeats} runs")
+        args = ["ask", "--model", model, video, asked[0], "--max-new-tokens", str(max_tokens)]
+        result.cli_cold_s = cli_wall(args, env=env, repeats=cold_repeats)
     return result
 
 
@@ -206,9 +210,11 @@ def describe(result: ServeBenchResult) -> str:
         lines.append(f"{row.concurrency:>11}  {row.requests:>8}  {row.requests_per_s:>5.2f}{speedup}  "
                      f"{row.ttft_p50_ms:>6.0f} / {row.ttft_p95_ms:<6.0f}  {row.latency_p50_ms:>7.0f} / {row.latency_p95_ms:<7.0f}"
                      f"  {row.identical}/{row.requests}  {batches}")
-    if result.cli_server_s:
-        lines.append(f"crosslmm ask --server: {statistics.median(result.cli_server_s):.2f} s median of "
-                     f"{len(result.cli_server_s)} (p95 {percentile(result.cli_server_s, 95):.2f} s)")
+    for question, seconds in result.cli_server_s.items():
+        lines.append(f"crosslmm ask --server {question!r}: {statistics.median(seconds):.2f} s median of {len(seconds)} "
+                     f"(p95 {percentile(seconds, 95):.2f} s)")
     if result.cli_cold_s:
-        lines.append(f"crosslmm ask, cold:     {statistics.median(result.cli_cold_s):.2f} s median of {len(result.cli_cold_s)}")
+        first = next(iter(result.cli_server_s), "")
+        lines.append(f"crosslmm ask {first!r}, cold: {statistics.median(result.cli_cold_s):.2f} s median of "
+                     f"{len(result.cli_cold_s)}")
     return "\n".join(lines)

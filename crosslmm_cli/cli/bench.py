@@ -296,7 +296,8 @@ def serve_command(
     concurrency: Annotated[str, typer.Option(help="Concurrent clients, comma-separated.")] = "1,4,8",
     requests: Annotated[int, typer.Option(min=1, help="Requests at each concurrency.")] = 48,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")] = 64,
-    cli_runs: Annotated[int, typer.Option("--cli-runs", min=0, help="Runs of `crosslmm ask --server` timed (and half as many cold, at least 1).")] = 5,
+    cli_question: Annotated[list[str] | None, typer.Option("--cli-question", help="A question `crosslmm ask --server` is timed on (repeatable; default: the first --question).")] = None,
+    cli_runs: Annotated[int, typer.Option("--cli-runs", min=0, help="Runs of `crosslmm ask --server` timed per question (and half as many cold, at least 1).")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """A warm `crosslmm serve` under load: requests/s, time to first token and latency (p50/p95) at each
@@ -311,7 +312,8 @@ def serve_command(
         raise fail(str(error), 2) from None
     videos = video or [str(p) for p in _demo_examples()]
     result = bench_serve(model, videos, question or ["Describe the video."], concurrency=levels, requests=requests,
-                         max_tokens=max_tokens, cli_repeats=cli_runs, cold_repeats=max(1, cli_runs // 2) if cli_runs else 0,
+                         max_tokens=max_tokens, cli_questions=cli_question or (), cli_repeats=cli_runs,
+                         cold_repeats=max(1, cli_runs // 2) if cli_runs else 0,
                          progress=lambda text: print(text, file=sys.stderr, flush=True))
     print(json.dumps(result.as_dict(), indent=2) if as_json else describe(result))
 
