@@ -65,8 +65,9 @@ def create_app(serving: Serving, *, log: Callable[[str], None] | None = None) ->
 
     @app.get("/health")
     async def health():
+        """Liveness without the key (so it names no model): requests held now, and answers per generate() call so far."""
         batches = serving.scheduler.batches
-        return {"status": "ok", "model": serving.model_name, "load": serving.scheduler.load,
+        return {"status": "ok", "load": serving.scheduler.load,
                 "batches": {str(size): batches[size] for size in sorted(batches)}}
 
     @app.get("/v1/models")

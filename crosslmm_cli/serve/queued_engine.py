@@ -32,36 +32,23 @@ class RequestCancelled(Exception):
     """The client went away; the request's remaining work is dropped."""
 
 
+def _engine_attribute(name: str) -> property:
+    return property(lambda self: getattr(self.engine, name), doc=f"The engine's `{name}`.")
+
+
 class QueuedEngine:
     def __init__(self, engine: Engine, scheduler: Scheduler, cancelled: threading.Event) -> None:
         self.engine = engine
         self.scheduler = scheduler
         self.cancelled = cancelled
 
-    # What records and the pipeline read of an engine.
-    @property
-    def name(self) -> str:
-        return self.engine.name
-
-    @property
-    def fingerprint(self) -> str:
-        return self.engine.fingerprint
-
-    @property
-    def default_frames(self) -> int:
-        return self.engine.default_frames
-
-    @property
-    def tokens_per_frame(self) -> int:
-        return self.engine.tokens_per_frame
-
-    @property
-    def frame_size(self) -> tuple[int, int] | None:
-        return self.engine.frame_size
-
-    @property
-    def device(self) -> torch.device:
-        return self.engine.device
+    # What records and the pipeline read of an engine: the warm engine's own.
+    name = _engine_attribute("name")
+    fingerprint = _engine_attribute("fingerprint")
+    default_frames = _engine_attribute("default_frames")
+    tokens_per_frame = _engine_attribute("tokens_per_frame")
+    frame_size = _engine_attribute("frame_size")
+    device = _engine_attribute("device")
 
     def visual_tokens(self, num_frames: int) -> int:
         return self.engine.visual_tokens(num_frames)
