@@ -113,8 +113,8 @@ class QueuedAnswer(Iterator[str]):
             if self._request_cancelled.is_set():
                 raise RequestCancelled("the client went away")
             raise StopIteration
-        if self.job.batch_size > 1:
-            time.sleep(COALESCE_S)  # rows of a batch: fewer, larger chunks leave the model thread more of the GIL
+        if self.job.batch_size > 1 and self.text:
+            time.sleep(COALESCE_S)  # rows of a batch, after their first text: fewer, larger chunks leave the model thread more of the GIL
         while True:
             try:
                 more = self.job.chunks.get_nowait()
