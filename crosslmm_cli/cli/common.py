@@ -207,10 +207,18 @@ class Session:
         return VideoPipeline(engine, frames or self.run.frames, cache=cache, subtitles=self.run.subtitles)
 
     def open_video(self, video: str, frames: FrameOptions | None = None) -> tuple[VideoPipeline, Any, Any]:
-        """The once-per-video work of single-video commands: load the model, then decode (or read
-        from the cache) and encode `video`. Returns (pipeline, prepared, encoded); errors name the file."""
-        from crosslmm_cli.errors import for_input
+        """The once-per-video work of single-video commands: probe `video`, load the model, then
+        decode (or read from the cache) and encode it. Returns (pipeline, prepared, encoded).
 
+        The probe comes first so that a missing, unreadable or non-video input (or a URL) fails in
+        a fraction of a second instead of after the model has loaded; errors name the file."""
+        from crosslmm_cli.errors import for_input
+        from crosslmm_cli.video import probe
+
+        try:
+            probe(video)
+        except Exception as exc:
+            raise for_input(exc, video) from exc
         pipeline = self.pipeline(self.load_engine(), frames)
         started = time.perf_counter()
         try:

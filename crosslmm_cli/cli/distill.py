@@ -9,7 +9,7 @@ import typer
 
 from crosslmm_cli.checkpoints.devices import check_device, set_threads
 from crosslmm_cli.cli.reporting import fail, reported_errors, usage_errors
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, print_json, warn
+from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, check_data_path, print_json, warn
 
 TEACHER = "Teacher"
 
@@ -78,6 +78,7 @@ def distill_command(
 ) -> None:
     """Distil a model into its few-token self: no labels needed, only videos."""
     with reported_errors(resume_hint=f"crosslmm distill ... --output {output} --resume"):
+        check_data_path(videos, folder=True)
         from crosslmm_cli.training.distill import DEFAULT_PROMPTS, DistillSettings, distill
         from crosslmm_cli.training.loop import LoopSettings
         from crosslmm_cli.training.model_setup import ModelSettings

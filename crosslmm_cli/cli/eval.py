@@ -10,7 +10,7 @@ import typer
 
 from crosslmm_cli.checkpoints.devices import check_device, set_threads
 from crosslmm_cli.cli.reporting import fail, reported_errors
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, print_json, warn
+from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, check_data_path, print_json, warn
 from crosslmm_cli.engine.options import DEFAULT_FRAMES, DEFAULT_MAX_FRAMES, FrameOptions
 
 FRAMES = "Frames"
@@ -63,6 +63,7 @@ def eval_command(
 ) -> None:
     """Score a model on video questions: multiple choice (answer letter) and open answers."""
     with reported_errors():
+        check_data_path(data)
         from crosslmm_cli.checkpoints.loader import load_model
         from crosslmm_cli.training.evaluate import group_by_video, read_eval_items, run_eval, summarise
         from crosslmm_cli.training.frame_cache import FrameLoader

@@ -9,7 +9,7 @@ import typer
 
 from crosslmm_cli.checkpoints.devices import check_device, set_threads
 from crosslmm_cli.cli.reporting import reported_errors, usage_errors
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, print_json, warn
+from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, check_data_path, print_json, warn
 
 
 def train_command(
@@ -78,6 +78,7 @@ def train_command(
 ) -> None:
     """Train a CrossLMM on conversations about videos (loss on the answers only)."""
     with reported_errors(resume_hint=f"crosslmm train ... --output {output} --resume"):
+        check_data_path(data)
         from crosslmm_cli.training.loop import LoopSettings
         from crosslmm_cli.training.model_setup import ModelSettings
         from crosslmm_cli.training.optim import OptimizerSettings
