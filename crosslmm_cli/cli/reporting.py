@@ -34,6 +34,11 @@ def print_error(message: str) -> None:
     stderr_console().print(message, markup=False, emoji=False, style="red", soft_wrap=True)
 
 
+def print_warning(message: str) -> None:
+    """`warning: ...` as one line on stderr (yellow on a colour terminal)."""
+    stderr_console().print(f"warning: {message}", markup=False, emoji=False, style="yellow", soft_wrap=True)
+
+
 def exit_for(error: BaseException) -> typer.Exit:
     """Print `error` as one line; the exit that goes with it (a CrossLMMError's own code, else 1)."""
     print_error(error_line(error))

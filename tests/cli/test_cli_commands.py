@@ -278,6 +278,28 @@ def test_info_prints_the_probe(videos):
     assert broken.exit_code == 1 and broken.stdout == "" and "broken.mp4" in broken.stderr
 
 
+def test_info_on_a_truncated_file_says_what_the_decoder_finds(tmp_path):
+    """Issue 14, item 7: info reported the header's 10.5 s and no warning; describe saw 5.6 s, partial."""
+    from crosslmm_cli.video import sample_frames
+
+    whole = tmp_path / "whole.mp4"  # the index first (faststart), then 8 s of pictures that do not compress away
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=8", "-c:v",
+                    "libx264", "-preset", "veryfast", "-g", "25", "-movflags", "+faststart", str(whole)], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    result = runner.invoke(app, ["info", str(cut), "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    decoded = sample_frames(cut, num_frames=4, backend="ffmpeg")
+    assert decoded.partial and shown["partial"] is True
+    assert shown["duration"] == pytest.approx(decoded.info.duration) and shown["duration"] < 6.0
+    assert shown["num_frames"] == decoded.info.num_frames
+    [warning] = result.stderr.strip().splitlines()
+    assert warning.startswith(f"warning: {cut}: truncated or corrupt; only the first ") and "of 8.0 s" in warning
+    healthy = json.loads(runner.invoke(app, ["info", str(whole), "--json"]).stdout)
+    assert healthy["partial"] is False and healthy["duration"] == pytest.approx(8.0, abs=0.1)
+
+
 def test_model_comes_from_flag_then_settings_then_environment(videos, tiny_checkpoint, tmp_path, monkeypatch):
     from crosslmm_cli.checkpoints.settings import settings_path
 
