@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from crosslmm_cli.cli.options import Device, Quantize, Threads, placement
 from crosslmm_cli.cli.reporting import exit_for, fail
 
 bench_app = typer.Typer(
@@ -59,7 +60,7 @@ def model_command(
     tokens_per_frame: Annotated[str, typer.Option("--tokens-per-frame", help="CrossLMM tokens per frame, comma-separated.")] = "1,9,16",
     baseline: Annotated[int, typer.Option("--baseline-tokens-per-frame", help="Tokens per frame of the full-token baseline (cross-attention shut, bilinear pooling); 0 = no baseline.")] = 196,
     weights: Annotated[str, typer.Option(help="Weight precisions: 16bit (bfloat16), 4bit (bitsandbytes NF4), 32bit.")] = "16bit,4bit",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = None,
     repeats: Annotated[int, typer.Option(help="Timed prefills per configuration at most (median reported).")] = 3,
     min_time: Annotated[float, typer.Option("--min-time", help="Stop repeating once the timed prefills took this many seconds.")] = 2.0,
     decode_tokens: Annotated[int, typer.Option("--decode-tokens", help="Greedy tokens decoded to measure tokens/s (0: skip).")] = 16,
@@ -67,7 +68,7 @@ def model_command(
     memory_limit: Annotated[str | None, typer.Option("--memory-limit", help="Mark configurations needing more (weights + inputs + prefill) as out of memory, e.g. 12GB.")] = None,
     kv_tokens_per_frame: Annotated[int | None, typer.Option("--kv-tokens-per-frame", help="Shape presets: cross-attention K/V tokens per frame (default: the preset's, 196; 729 reads every encoder token).")] = None,
     kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="Shape presets: storage dtype of the cached cross-attention K/V (e.g. float8_e4m3fn).")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: 1 for small models on a CPU, as the other commands do; else torch's choice).")] = None,
+    threads: Threads = None,
     computed: Annotated[bool, typer.Option("--computed", help="Run nothing: print MACs and memory computed from the shape (for shapes too large for this machine).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     save: Annotated[str | None, typer.Option("--save", help="Also write the JSON to FILE.")] = None,
@@ -84,6 +85,10 @@ def model_command(
         limit = parse_size(memory_limit) if memory_limit else None
     except ValueError as error:
         raise fail(str(error), 2) from None
+    try:
+        _, device = placement(None, device)
+    except CrossLMMError as error:
+        raise exit_for(error) from None
     if plot:  # fail before a long run, not after it
         from crosslmm_cli.bench.plot import PlotUnavailable, _pyplot
 
@@ -98,8 +103,6 @@ def model_command(
 
     if model == "auto":
         model = "qwen2.5-7b" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
-    if threads is not None and threads < 1:
-        raise fail("--threads must be >= 1", 2)
     torch.set_num_threads(threads or _default_threads(model, device))
     options = ModelBenchOptions(
         model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=baseline or None,
@@ -255,9 +258,9 @@ def e2e_command(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Preset name, checkpoint directory or hub id (default: as `crosslmm ask`).")] = None,
     frames: Annotated[int | None, typer.Option("--frames", "-n", min=1, help="Frames to sample (default: the model's).")] = None,
     tokens_per_frame: Annotated[int | None, typer.Option("--tokens-per-frame", min=1, help="Visual tokens per frame (default: the model's).")] = None,
-    quantize: Annotated[str | None, typer.Option(help="4bit, 8bit or none (default: 4bit on CUDA, none elsewhere).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: 1 for a small model on CPU, else torch's choice).")] = None,
+    quantize: Quantize = None,
+    device: Device = None,
+    threads: Threads = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")] = 64,
     repeats: Annotated[int, typer.Option(min=1, help="Requests after loading; the first is reported apart, the rest as a median.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -266,11 +269,13 @@ def e2e_command(
     from crosslmm_cli.cli.common import Session
     from crosslmm_cli.engine.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
     from crosslmm_cli.bench.e2e import run_e2e_benchmark
-    from crosslmm_cli.errors import ModelLoadError, for_input
+    from crosslmm_cli.errors import ModelLoadError, UsageError, for_input
 
     try:
+        quantize, device = placement(quantize, device)
         run = RunOptions(
-            model=ModelOptions(ref=model, quantize=quantize, device=device, tokens_per_frame=tokens_per_frame, threads=threads),
+            model=ModelOptions(ref=model, quantize=None if quantize == "auto" else quantize, device=device,
+                               tokens_per_frame=tokens_per_frame, threads=threads),
             frames=FrameOptions(num_frames=frames), generation=GenerationOptions(max_new_tokens=max_new_tokens),
             use_cache=False,  # decode and encode every time: they are stages we measure
         )
@@ -280,7 +285,7 @@ def e2e_command(
         session = Session.start(run)
         result = run_e2e_benchmark(session.load_engine, session.pipeline, video, question, run.generation,
                                    repeats=repeats, progress=lambda message: session.note(f"... {message}"))
-    except ModelLoadError as error:
+    except (ModelLoadError, UsageError) as error:
         raise exit_for(error) from None
     except Exception as error:  # noqa: BLE001 - the video's and anything else's: one line naming the video
         raise exit_for(for_input(error, video)) from None

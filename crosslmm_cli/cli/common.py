@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from crosslmm_cli.checkpoints.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
+from crosslmm_cli.cli.options import FRAMES, GENERATION, MODEL, OUTPUT, Device, Quantize, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import set_verbosity
 from crosslmm_cli.cli.terminal import stderr_console
 from crosslmm_cli.engine.options import (
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from crosslmm_cli.engine.inference import Engine
     from crosslmm_cli.engine.pipeline import VideoPipeline
 
-MODEL, FRAMES, GENERATION, OUTPUT = "Model", "Frames", "Generation", "Output"
 
 
 def _option(*names: str, panel: str, **kwargs: Any) -> Any:
@@ -51,12 +51,9 @@ RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
               help="Preset name, checkpoint directory or hub id (default: settings file, $CROSSLMM_MODEL, else the bundled demo).")], None),
     "tokens_per_frame": (Annotated[Optional[int], _option("--tokens-per-frame", panel=MODEL, min=1,
                          help="Visual tokens per frame the LLM sees (1, 4, 9, 16, ...; default: the model's).")], None),
-    "quantize": (Annotated[Optional[str], _option("--quantize", panel=MODEL, metavar="4bit|8bit|none",
-                 help="Weight quantization (default: 4bit on CUDA, none elsewhere).")], None),
-    "device": (Annotated[Optional[str], _option("--device", panel=MODEL, metavar="auto|cuda|cpu",
-               help="Where to run (default: auto).")], None),
-    "threads": (Annotated[Optional[int], _option("--threads", panel=MODEL, min=1,
-                help="CPU threads for torch (default: 1 for a small model on CPU, else torch's choice).")], None),
+    "quantize": (Quantize, None),
+    "device": (Device, None),
+    "threads": (Threads, None),
     "frames": (Annotated[Optional[int], _option("--frames", "-n", panel=FRAMES, min=1,
                help="Number of frames to sample, evenly (default: the model's).")], None),
     "fps": (Annotated[Optional[float], _option("--fps", panel=FRAMES, help="Sample this many frames per second instead.")], None),
@@ -75,7 +72,7 @@ RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
                     help="0 decodes greedily; above 0 samples.")], 0.0),
     "top_p": (Annotated[float, _option("--top-p", panel=GENERATION, help="Nucleus sampling mass (with --temperature > 0).")], 1.0),
     "seed": (Annotated[Optional[int], _option("--seed", panel=GENERATION, help="Seed for sampling: same seed and input, same output.")], None),
-    "quiet": (Annotated[bool, _option("--quiet", panel=OUTPUT, help="Print only results (no notes, no progress).")], False),
+    "quiet": (Quiet, False),
     "verbose": (Annotated[bool, _option("--verbose", "-v", panel=OUTPUT,
                 help="Also report frames, visual tokens, prefill ms, tokens/s and peak memory on stderr.")], False),
 }
@@ -85,7 +82,7 @@ def build_run_options(values: dict[str, Any]) -> RunOptions:
     """Flag values (RUN_OPTIONS' names) -> validated RunOptions; bad values raise UsageError."""
     if values["quiet"] and values["verbose"]:
         raise UsageError("--quiet and --verbose exclude each other")
-    settings_defaults = current_settings()
+    quantize, device = placement(values["quantize"], values["device"])
     frames = FrameOptions(
         num_frames=values["frames"],
         fps=values["fps"],
@@ -97,8 +94,8 @@ def build_run_options(values: dict[str, Any]) -> RunOptions:
     return RunOptions(
         model=ModelOptions(
             ref=values["model"],
-            quantize=values["quantize"] or settings_defaults.quantize,
-            device=values["device"] or settings_defaults.device or "auto",
+            quantize=None if quantize == "auto" else quantize,
+            device=device,
             tokens_per_frame=values["tokens_per_frame"],
             threads=values["threads"],
         ),

@@ -13,7 +13,9 @@ from typing import Any
 
 import typer
 
-TRAINING, DATA, MODEL, OUTPUT = "Training", "Data", "Model", "Output"
+from crosslmm_cli.cli.options import MODEL, OUTPUT  # noqa: F401 - the panels the training commands share
+
+TRAINING, DATA = "Training", "Data"
 
 
 def print_json(data: dict[str, Any]) -> None:
