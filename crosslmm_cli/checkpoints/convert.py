@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crosslmm_cli.errors import CheckpointError
 
@@ -28,6 +28,13 @@ INIT_CHOICES = ("zero", "from_self_attention")
 def native_tokens_per_frame(image_size: int, patch_size: int) -> int:
     """LLaVA-OneVision's video tokens per frame: its grid halved with ceil (27 -> 14, i.e. 196)."""
     return math.ceil(image_size // patch_size / 2) ** 2
+
+
+def onevision_tokens_per_frame(config: Any) -> int:
+    """Tokens per frame when a CrossLMM config's model runs "the LLaVA-OneVision way": its encoder
+    grid halved (196 for SigLIP's 27x27), never more than the encoder has. The distillation
+    teacher and `crosslmm bench model`'s baseline both use it."""
+    return min(native_tokens_per_frame(config.vision_image_size, config.vision_config.patch_size), config.vision_grid_side**2)
 
 
 def crosslmm_config_from_llava(

@@ -151,6 +151,16 @@ def open_checkpoint(path_or_id: str | Path, revision: str | None = None) -> tupl
     return path, check_checkpoint_dir(path)
 
 
+def checkpoint_config(path: Path, config_dict: dict) -> CrossLMMConfig:
+    """A checkpoint's config.json as a CrossLMMConfig (no weights read); bad values are a CheckpointError naming the file."""
+    from crosslmm_cli.modeling import CrossLMMConfig
+
+    try:
+        return CrossLMMConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path / 'config.json'}: {error}".splitlines()[0]) from error
+
+
 def load_checkpoint(
     path: Path,
     config_dict: dict,
@@ -165,15 +175,12 @@ def load_checkpoint(
     safetensors only, never remote code, never the network (the directory is local by now);
     `tokens_per_frame` overrides the checkpoint's; failures are a CheckpointError naming the path.
     """
-    from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
+    from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
 
     if tokens_per_frame is not None:
         config_dict = {**config_dict, "tokens_per_frame": int(tokens_per_frame)}
-    try:
-        config = CrossLMMConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path / 'config.json'}: {error}".splitlines()[0]) from error
+    config = checkpoint_config(path, config_dict)
     kwargs: dict[str, Any] = {
         "config": config,
         "dtype": dtype,

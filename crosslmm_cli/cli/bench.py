@@ -58,7 +58,7 @@ def model_command(
     model: Annotated[str, typer.Option("--model", "-m", help="A shape preset (random weights: cpu-small, qwen2.5-1.5b, qwen2.5-7b, ...) or a checkpoint directory. Default: cpu-small on CPU, qwen2.5-7b on a GPU.")] = "auto",
     frames: Annotated[str | None, typer.Option(help="Frame counts, comma-separated. Default: 8,32,64,128,256 (32,256,512 with --computed).")] = None,
     tokens_per_frame: Annotated[str, typer.Option("--tokens-per-frame", help="CrossLMM tokens per frame, comma-separated.")] = "1,9,16",
-    baseline: Annotated[int, typer.Option("--baseline-tokens-per-frame", help="Tokens per frame of the full-token baseline (cross-attention shut, bilinear pooling); 0 = no baseline.")] = 196,
+    baseline: Annotated[int | None, typer.Option("--baseline-tokens-per-frame", metavar="N", show_default=False, help="Tokens per frame of the full-token baseline (cross-attention shut, bilinear pooling; default: LLaVA-OneVision's for the model's encoder, 196 for SigLIP's); 0 = no baseline.")] = None,
     weights: Annotated[str, typer.Option(help="Weight precisions: 16bit (bfloat16), 4bit (bitsandbytes NF4), 32bit.")] = "16bit,4bit",
     device: Device = None,
     repeats: Annotated[int, typer.Option(help="Timed prefills per configuration at most (median reported).")] = 3,
@@ -99,13 +99,13 @@ def model_command(
 
     import torch
 
-    from crosslmm_cli.bench.model import ModelBenchOptions
+    from crosslmm_cli.bench.model import BASELINE_FROM_MODEL, ModelBenchOptions
 
     if model == "auto":
         model = "qwen2.5-7b" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
     torch.set_num_threads(threads or _default_threads(model, device))
     options = ModelBenchOptions(
-        model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=baseline or None,
+        model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=BASELINE_FROM_MODEL if baseline is None else (baseline or None),
         weights=weight_kinds, device=device, text_tokens=text_tokens, repeats=repeats, min_repeat_time_s=min_time,
         decode_tokens=decode_tokens, memory_limit_bytes=limit, kv_tokens_per_frame=kv_tokens_per_frame, kv_dtype=kv_dtype,
     )
