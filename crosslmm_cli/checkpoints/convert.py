@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crosslmm_cli.checkpoints.quiet_loading import no_transformers_progress
 from crosslmm_cli.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -179,9 +180,10 @@ def convert_llava_onevision(
                                         kv_tokens_per_frame=kv_tokens_per_frame)
     # transformers reads every layout llava-hf has published (legacy and current key names).
     try:
-        llava = LlavaOnevisionForConditionalGeneration.from_pretrained(
-            src, dtype="auto", use_safetensors=True, trust_remote_code=False, local_files_only=True
-        )
+        with no_transformers_progress():
+            llava = LlavaOnevisionForConditionalGeneration.from_pretrained(
+                src, dtype="auto", use_safetensors=True, trust_remote_code=False, local_files_only=True
+            )
     except (OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{src}: could not read the LLaVA-OneVision weights ({error})".splitlines()[0]) from error
     state = dict(llava.state_dict())
@@ -194,7 +196,8 @@ def convert_llava_onevision(
     config.dtype = dtype
     model = model_from_state(config, state, source=src)
     dst.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(dst)
+    with no_transformers_progress():
+        model.save_pretrained(dst)
 
     tokenizer = AutoTokenizer.from_pretrained(src, trust_remote_code=False)
     # llava-hf's template expects typed content parts; LLaVA-OneVision was trained on Qwen2's

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crosslmm_cli.checkpoints.devices import resolve_device, resolve_dtype
+from crosslmm_cli.checkpoints.quiet_loading import no_transformers_progress
 from crosslmm_cli.errors import CheckpointError, ModelNotFoundError, OfflineError
 
 if TYPE_CHECKING:
@@ -192,7 +193,8 @@ def load_checkpoint(
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
     try:
-        model = CrossLMMForConditionalGeneration.from_pretrained(path, **kwargs)
+        with no_transformers_progress():
+            model = CrossLMMForConditionalGeneration.from_pretrained(path, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as error:
         raise CheckpointError(f"{path}: could not load the model ({error})".splitlines()[0]) from error
     processor = CrossLMMProcessor.from_pretrained(path, tokens_per_frame=config.tokens_per_frame)

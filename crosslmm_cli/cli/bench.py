@@ -13,10 +13,13 @@ from typing import Annotated
 
 import typer
 
-from crosslmm_cli.cli.options import Device, Quantize, Threads, placement
+from crosslmm_cli.cli.help import Group
+
+from crosslmm_cli.cli.options import Device, Quantize, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import exit_for, fail
 
 bench_app = typer.Typer(
+    cls=Group,
     name="bench",
     help="Benchmarks: CrossLMM vs the full-token baseline (model), frame sampling (video), one request (e2e), "
          "and the tool's parts (cache, preprocess, train-step, train-memory).",
@@ -74,6 +77,7 @@ def model_command(
     save: Annotated[str | None, typer.Option("--save", help="Also write the JSON to FILE.")] = None,
     from_json: Annotated[str | None, typer.Option("--from-json", help="Run nothing: show (and --plot) a run saved with --save.")] = None,
     plot: Annotated[str | None, typer.Option(help="Also draw the paper's Figure 4 panels for this run to FILE (.png, .svg, .pdf; needs matplotlib).")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Prefill compute, peak memory, prefill time and decoding speed: CrossLMM at a few tokens per frame vs the full-token baseline."""
     from crosslmm_cli.errors import CrossLMMError
@@ -113,7 +117,7 @@ def model_command(
         _computed(options, as_json)
         return
     try:
-        result = _load(from_json) if from_json else _run(options)
+        result = _load(from_json) if from_json else _run(options, quiet=quiet)
     except CrossLMMError as error:
         raise exit_for(error) from None
     except ValueError as error:
@@ -166,13 +170,14 @@ def _line(error: ValueError) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def _run(options):
-    from rich.console import Console
-
+def _run(options, *, quiet: bool = False):
+    """The benchmark, with our progress (a spinner naming the step on a terminal) unless --quiet."""
     from crosslmm_cli.bench.model import run_model_benchmark
+    from crosslmm_cli.cli.terminal import stderr_console
 
-    console = Console(stderr=True)
-    with console.status("starting", spinner="dots") as status:
+    if quiet:
+        return run_model_benchmark(options)
+    with stderr_console().status("starting", spinner="dots") as status:
         return run_model_benchmark(options, progress=lambda message: status.update(message))
 
 
@@ -197,10 +202,10 @@ def _show(result, as_json: bool) -> None:
 
 def _console():
     """stdout; wide enough for the tables when it is not a terminal (a file, a pipe, a test)."""
-    from rich.console import Console
+    from crosslmm_cli.cli.terminal import make_console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
+    console = make_console()
+    return console if console.is_terminal else make_console(width=200)
 
 
 def _computed(options, as_json: bool) -> None:

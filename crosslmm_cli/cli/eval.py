@@ -11,6 +11,7 @@ import typer
 from crosslmm_cli.checkpoints.devices import set_threads
 from crosslmm_cli.cli.options import Device, Quantize, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import fail, reported_errors
+from crosslmm_cli.cli.terminal import make_console
 from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, check_data_path, print_json, warn
 from crosslmm_cli.engine.options import DEFAULT_FRAMES, DEFAULT_MAX_FRAMES, FrameOptions
 
@@ -97,11 +98,12 @@ def eval_command(
                 out.close()
         summary = summarise(predictions)
     if not quiet:
-        from rich.console import Console
-
-        Console(stderr=True).print(summary_table(summary))
+        make_console(stderr=True).print(summary_table(summary))
         if summary.failed:
             typer.echo(f"{summary.failed} item(s) left out: their video could not be read", err=True)
+    elif not json_output:  # --quiet leaves the result itself: the accuracy, on stdout
+        overall = summary.overall
+        typer.echo(f"accuracy {100 * overall.accuracy:.1f}% ({overall.correct} of {overall.n})")
     if json_output:
         print_json({**summary.to_json(), "model": model, "data": str(data),
                     "frames": loader.sampling.num_frames, "fps": loader.sampling.fps,

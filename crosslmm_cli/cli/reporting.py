@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
-
+from crosslmm_cli.cli.help import Group
 from crosslmm_cli.cli.terminal import stderr_console
 from crosslmm_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, CrossLMMError, error_line
 
@@ -71,7 +70,7 @@ def usage_errors() -> Iterator[None]:
         raise fail(str(error).splitlines()[0], 2) from None
 
 
-class ErrorHandlingGroup(TyperGroup):
+class ErrorHandlingGroup(Group):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)

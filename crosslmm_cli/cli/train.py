@@ -20,7 +20,7 @@ def train_command(
                                        rich_help_panel=MODEL)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for checkpoints, metrics and the final model.",
                                          rich_help_panel=OUTPUT)],
-    stage: Annotated[Optional[int], typer.Option("--stage", min=1, max=2, help="1: projector + V2V, encoder and LLM frozen, T2V off. "
+    stage: Annotated[Optional[int], typer.Option("--stage", min=1, max=2, metavar="1|2", help="1: projector + V2V, encoder and LLM frozen, T2V off. "
                                                  "2: end to end.", rich_help_panel=TRAINING)] = None,
     trainable: Annotated[Optional[str], typer.Option("--trainable", metavar="GROUPS",
                                                      help="Comma list of groups to train: projector, v2v, t2v, gates, "

@@ -182,3 +182,23 @@ def test_bench_model_derives_the_baseline_from_the_models_encoder(app, model):
     data = json.loads(result.stdout)
     assert [row["method"] for row in data["rows"]] == ["crosslmm-1", f"baseline-{expected}"]
     assert data["options"]["baseline_tokens_per_frame"] == expected
+
+
+def test_bench_model_on_a_checkpoint_prints_no_transformers_progress_bar(app):
+    """Issue 14, item 10: "Loading weights: 100%|####|" appeared on stderr in `bench model -m models/demo`."""
+    from pathlib import Path
+
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.enable_progress_bar()  # as in a fresh process
+    try:
+        demo = str(Path(__file__).resolve().parents[2] / "models" / "demo")
+        result = invoke(app, ["bench", "model", "-m", demo, "--frames", "2", "--tokens-per-frame", "1", "--weights",
+                              "32bit", "--repeats", "1", "--min-time", "0", "--decode-tokens", "0", "--device", "cpu",
+                              "--json", "--quiet"])
+    finally:
+        if not was_on:
+            transformers_logging.disable_progress_bar()
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

@@ -60,3 +60,14 @@ def test_chat_shows_each_long_answer_whole():
     screen = screen_text(output, columns=60)
     assert code == 0, screen
     assert numbered_words(screen) == EVERY_WORD * 2
+
+
+def test_no_color_leaves_no_style_codes_on_a_terminal(monkeypatch):
+    """NO_COLOR=1 (the tests' default): help, notes (dim) and answers carry no SGR codes at all."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    sgr = re.compile(rb"\x1b\[[0-9;]*m")
+    code, output = run_on_pty([*crosslmm(), "ask", "--help"], columns=100)
+    assert code == 0 and b"--question" in output and not sgr.search(output), output[:400]
+    code, output = run_on_pty([*LONG, "ask", "--model", "demo", CLIP, "Describe the video.", "--verbose"], columns=100)
+    assert code == 0 and b"tokens per frame, loaded in" in output and b"w400" in output  # a dim --verbose line
+    assert not sgr.search(output), sgr.findall(output)[:5]
