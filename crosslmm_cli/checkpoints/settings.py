@@ -121,12 +121,16 @@ DEMO_MODEL = "demo"
 
 
 def choose_model(flag: str | None, settings: Settings) -> ModelChoice:
-    """--model beats the settings file, which beats $CROSSLMM_MODEL, which beats the bundled demo."""
+    """--model beats $CROSSLMM_MODEL, which beats the settings file, which beats the bundled demo.
+
+    The usual order (git, pip, docker): the environment is set for one shell or one run and the
+    file for every run, so the narrower choice wins: `CROSSLMM_MODEL=x crosslmm ask ...` must be
+    able to override a model chosen once in the settings file."""
     if flag:
         return ModelChoice(flag, "flag")
-    if settings.model:
-        return ModelChoice(settings.model, "settings")
     env = os.environ.get(ENV_MODEL)
     if env:
         return ModelChoice(env, "env")
+    if settings.model:
+        return ModelChoice(settings.model, "settings")
     return ModelChoice(DEMO_MODEL, "default")

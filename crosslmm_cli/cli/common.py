@@ -48,7 +48,7 @@ def _option(*names: str, panel: str, **kwargs: Any) -> Any:
 # name -> (annotation, default). Option names and help are the user-facing contract.
 RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
     "model": (Annotated[Optional[str], _option("--model", "-m", panel=MODEL, metavar="NAME|DIR|HUB_ID",
-              help="Preset name, checkpoint directory or hub id (default: settings file, $CROSSLMM_MODEL, else the bundled demo).")], None),
+              help="Preset name, checkpoint directory or hub id (default: $CROSSLMM_MODEL, the settings file, else the bundled demo).")], None),
     "tokens_per_frame": (Annotated[Optional[int], _option("--tokens-per-frame", panel=MODEL, min=1,
                          help="Visual tokens per frame the LLM sees (1, 4, 9, 16, ...; default: the model's).")], None),
     "quantize": (Quantize, None),

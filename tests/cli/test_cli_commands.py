@@ -300,7 +300,7 @@ def test_info_on_a_truncated_file_says_what_the_decoder_finds(tmp_path):
     assert healthy["partial"] is False and healthy["duration"] == pytest.approx(8.0, abs=0.1)
 
 
-def test_model_comes_from_flag_then_settings_then_environment(videos, tiny_checkpoint, tmp_path, monkeypatch):
+def test_model_comes_from_flag_then_environment_then_settings(videos, tiny_checkpoint, tmp_path, monkeypatch):
     from crosslmm_cli.checkpoints.settings import settings_path
 
     other = tmp_path / "other-ckpt"
@@ -312,12 +312,12 @@ def test_model_comes_from_flag_then_settings_then_environment(videos, tiny_check
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)["model"]
 
-    monkeypatch.setenv("CROSSLMM_MODEL", str(tiny_checkpoint))
-    assert model_used() == str(tiny_checkpoint)
     settings_path().parent.mkdir(parents=True, exist_ok=True)
     settings_path().write_text(f'model = "{other}"\n')
     assert model_used() == str(other)
-    assert model_used("--model", str(tiny_checkpoint)) == str(tiny_checkpoint)
+    monkeypatch.setenv("CROSSLMM_MODEL", str(tiny_checkpoint))
+    assert model_used() == str(tiny_checkpoint)
+    assert model_used("--model", str(other)) == str(other)
 
 
 def test_backend_flag_chooses_the_decoder_and_bad_names_are_usage_errors(videos, tiny_checkpoint, monkeypatch):
