@@ -35,11 +35,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
 def blocks() -> list[tuple[str, str, str | None]]:
-    """(language, text, reason to skip) of every fenced block in README.md, in order."""
-    found, previous = [], ""
-    for match in re.finditer(r"^```(\w*)\n(.*?)^```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S | re.M):
-        before = previous + (ROOT / "README.md").read_text(encoding="utf-8")[: match.start()].rstrip().rsplit("\n", 1)[-1]
-        skip = SKIP.search(before)
+    """(language, text, reason to skip) of every fenced block in README.md, in order; the reason is
+    that of a skip mark on the line just above the block."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = []
+    for match in re.finditer(r"^```(\w*)\n(.*?)^```", readme, re.S | re.M):
+        line_above = readme[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        skip = SKIP.fullmatch(line_above.strip())
         found.append((match.group(1), match.group(2), skip.group(1) if skip else None))
     return found
 
@@ -142,5 +144,8 @@ def test_the_python_example_in_readme_runs(repository_like):
 
 
 def test_every_skipped_example_says_why():
-    marks = SKIP.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    marks = [SKIP.fullmatch(line).group(1) for line in lines if SKIP.fullmatch(line)]
     assert 1 <= len(marks) <= 5 and all(len(reason) > 20 for reason in marks), marks
+    assert all(SKIP.fullmatch(line) is None or lines[i + 1].startswith("```") for i, line in enumerate(lines)), \
+        "a skip mark stands on the line just above its block"
