@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crosslmm_cli.checkpoints.devices import resolve_device, resolve_dtype
+from crosslmm_cli.checkpoints.devices import QUANTIZE_CHOICES, resolve_device, resolve_dtype
 from crosslmm_cli.checkpoints.quiet_loading import no_transformers_progress
 from crosslmm_cli.errors import CheckpointError, ModelNotFoundError, OfflineError
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
 
-QUANTIZE_CHOICES = ("auto", "4bit", "8bit", "none")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 #: Modules kept in the compute dtype under 4/8-bit (full names from the model root).
 UNQUANTIZED_MODULES = ["model.vision_tower", "model.multi_modal_projector", "lm_head"]

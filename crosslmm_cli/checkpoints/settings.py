@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from crosslmm_cli.checkpoints.devices import DEVICE_NAMES, is_device_name
+from crosslmm_cli.checkpoints.devices import DEVICE_NAMES, QUANTIZE_CHOICES, is_device_name
 from crosslmm_cli.errors import SettingsError
 
 if sys.version_info >= (3, 11):
@@ -27,7 +27,6 @@ ENV_DATA_DIR = "CROSSLMM_DATA_DIR"
 ENV_MODEL = "CROSSLMM_MODEL"
 SETTINGS_FILE = "settings.toml"
 
-QUANTIZE_CHOICES = ("4bit", "8bit", "none")
 
 
 def config_dir() -> Path:

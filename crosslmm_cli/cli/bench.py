@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from crosslmm_cli.cli.help import Group
-
 from crosslmm_cli.cli.options import Device, Quantize, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import exit_for, fail
 
@@ -279,8 +278,7 @@ def e2e_command(
     try:
         quantize, device = placement(quantize, device)
         run = RunOptions(
-            model=ModelOptions(ref=model, quantize=None if quantize == "auto" else quantize, device=device,
-                               tokens_per_frame=tokens_per_frame, threads=threads),
+            model=ModelOptions(ref=model, quantize=quantize, device=device, tokens_per_frame=tokens_per_frame, threads=threads),
             frames=FrameOptions(num_frames=frames), generation=GenerationOptions(max_new_tokens=max_new_tokens),
             use_cache=False,  # decode and encode every time: they are stages we measure
         )

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from crosslmm_cli.engine.pipeline import VideoPipeline
 
 
-
 def _option(*names: str, panel: str, **kwargs: Any) -> Any:
     return typer.Option(*names, rich_help_panel=panel, **kwargs)
 
@@ -94,7 +93,7 @@ def build_run_options(values: dict[str, Any]) -> RunOptions:
     return RunOptions(
         model=ModelOptions(
             ref=values["model"],
-            quantize=None if quantize == "auto" else quantize,
+            quantize=quantize,
             device=device,
             tokens_per_frame=values["tokens_per_frame"],
             threads=values["threads"],

@@ -13,12 +13,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.checkpoints.devices import check_device
+from crosslmm_cli.checkpoints.devices import check_device, check_quantize
 from crosslmm_cli.checkpoints.settings import load_settings
-from crosslmm_cli.errors import UsageError
 
 MODEL, FRAMES, GENERATION, OUTPUT = "Model", "Frames", "Generation", "Output"
-QUANTIZE_CHOICES = ("auto", "4bit", "8bit", "none")
 
 Quantize = Annotated[Optional[str], typer.Option(
     "--quantize", metavar="auto|4bit|8bit|none", rich_help_panel=MODEL, show_default=False,
@@ -37,7 +35,4 @@ def placement(quantize: str | None, device: str | None) -> tuple[str, str]:
     """(--quantize, --device) as given, else the settings file's, else auto; a bad value is a
     UsageError (exit 2) naming the flag."""
     settings = load_settings()
-    quantize = quantize or settings.quantize or "auto"
-    if quantize not in QUANTIZE_CHOICES:
-        raise UsageError(f"--quantize must be {', '.join(QUANTIZE_CHOICES[:-1])} or {QUANTIZE_CHOICES[-1]}, not {quantize!r}")
-    return quantize, check_device(device or settings.device or "auto")
+    return check_quantize(quantize or settings.quantize or "auto"), check_device(device or settings.device or "auto")

@@ -2,8 +2,9 @@
 
 `run_task_over_videos` is what `describe`, `batch` (and any other caller) use, for one video or
 ten thousand: inputs already done in the results log are skipped; the model is loaded only if
-some input is left; the next video is decoded while the model works on this one; an input that
-runs out of accelerator memory is retried once with half its frames. Where text and notes go is
+some input is left and one of them is a video (`check_inputs`, before anything loads); the next
+video is decoded while the model works on this one; an input that runs out of accelerator memory
+is retried once with half its frames. Where text and notes go is
 the caller's choice (`ManyVideosHooks`): the CLI streams to the terminal or writes JSON Lines.
 """
 
