@@ -48,6 +48,7 @@ class BatchSummary:
     failed_before: int  # failed in an earlier run and not retried (see --retry-failed)
     interrupted: bool
     elapsed_s: float
+    resumable: bool = False  # the records went to a results log, which a rerun resumes from
 
     @property
     def exit_code(self) -> int:
@@ -60,7 +61,13 @@ class BatchSummary:
         if self.failed_before:
             parts.append(f"{self.failed_before} failed earlier (--retry-failed retries them)")
         text = ", ".join(parts) + f" in {self.elapsed_s:.1f} s"
-        return ("interrupted: " + text + "; run the same command again to resume") if self.interrupted else text
+        if not self.interrupted:
+            return text
+        if self.resumable:
+            return f"interrupted: {text}; run the same command again to resume"
+        # Records that went only to stdout leave nothing to resume from: a rerun starts over.
+        return (f"interrupted: {text}; a rerun starts over (`crosslmm batch ... --output FILE` "
+                "keeps the results in FILE and resumes where it stopped)")
 
 
 @dataclass
@@ -129,6 +136,7 @@ def run_batch(
         failed_before=failed_before,
         interrupted=interrupted,
         elapsed_s=time.monotonic() - started,
+        resumable=log is not None,
     )
 
 

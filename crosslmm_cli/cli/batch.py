@@ -32,7 +32,7 @@ def batch(
     inputs: Annotated[list[str], typer.Argument(metavar="DIR|FILE|-...", show_default=False,
                       help="Directories (searched recursively), video files, or - to read paths from stdin.")],
     task: Annotated[str, typer.Option("--task", "-t", metavar="describe|ask|chapterize", help="What to do with each video.")] = "describe",
-    question: Annotated[Optional[str], typer.Option("--question", help="The question, for --task ask.")] = None,
+    question: Annotated[Optional[str], typer.Option("--question", "-q", metavar="QUESTION", help="The question, for --task ask.")] = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="The instruction, for --task describe.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
                       help="Results file (JSON Lines). If it exists, inputs already done are skipped. Default: stdout.")] = None,

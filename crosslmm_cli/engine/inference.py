@@ -100,12 +100,8 @@ class Engine:
     @classmethod
     def load(cls, location: str, options: ModelOptions, *, name: str | None = None, default_frames: int = DEFAULT_FRAMES) -> Engine:
         """Load `location` (a checkpoint directory or hub id) with `options`; failures are ModelLoadError (exit 3)."""
-        from transformers.utils import logging as transformers_logging
-
         from crosslmm_cli.checkpoints.loader import load_model
 
-        bar_was_on = transformers_logging.is_progress_bar_enabled()
-        transformers_logging.disable_progress_bar()  # a "Loading weights" bar on stderr is noise in a CLI
         try:
             model, processor = load_model(
                 location, quantize=options.quantize or "auto", device=options.device, tokens_per_frame=options.tokens_per_frame
@@ -115,9 +111,6 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - any load failure is "model could not be loaded"
             cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelLoadError(f"cannot load model {name or location!r}: {cause}") from exc
-        finally:
-            if bar_was_on:
-                transformers_logging.enable_progress_bar()
         loaded = model.loaded  # what load_model resolved: local path, device, dtype, quantization
         fingerprint = model_fingerprint(str(loaded.path), quantize=loaded.quantize, dtype=loaded.dtype)
         return cls(model, processor, name=name or location, fingerprint=fingerprint, default_frames=default_frames)
