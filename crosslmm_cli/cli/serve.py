@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.cli.common import RUN_OPTIONS
+from crosslmm_cli.cli.options import Quiet
 
 SERVER = "Server"
 
@@ -43,8 +44,7 @@ def serve(
                             help="Encoded videos kept in memory, in front of the disk feature cache (0: none).")] = "1GB",
     no_cache: Annotated[bool, typer.Option("--no-cache", rich_help_panel=SERVER,
                         help="Neither read nor write the disk feature cache.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", rich_help_panel=SERVER,
-                     help="No line per request on stderr.")] = False,
+    quiet: Quiet = False,  # the shared --quiet: for a server, the per-request lines are its notes
 ) -> None:
     """Keep a model loaded and answer over HTTP: OpenAI's /v1/chat/completions (video_url parts) and /v1/models,
     and /v1/describe, /v1/ask, /v1/chapterize returning the records --jsonl writes."""
