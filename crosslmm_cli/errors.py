@@ -77,6 +77,41 @@ class OutOfMemoryError(CrossLMMError):
         self.frames = frames
 
 
+class ServerUnavailableError(CrossLMMError):
+    """A `crosslmm serve` the CLI was pointed at (--server, $CROSSLMM_SERVER) cannot be reached or turned the request away."""
+
+    exit_code = EXIT_MODEL
+
+
+#: What each error is called on the wire: the `code` of the server's JSON errors, which the client
+#: turns back into the same class (so a command gives the same line and exit code either way).
+#: Most specific first.
+WIRE_CODES: tuple[tuple[str, type[CrossLMMError]], ...] = (
+    ("out_of_memory", OutOfMemoryError),
+    ("model_not_found", ModelNotFoundError),
+    ("model_error", ModelLoadError),
+    ("usage_error", UsageError),
+    ("input_error", InputError),
+    ("server_unavailable", ServerUnavailableError),
+    ("error", CrossLMMError),
+)
+
+
+def wire_code(error: CrossLMMError) -> str:
+    """The wire name of `error`'s class (its nearest listed ancestor)."""
+    return next(code for code, cls in WIRE_CODES if isinstance(error, cls))
+
+
+def from_wire(code: str | None, message: str, hint: str | None = None) -> CrossLMMError:
+    """The typed error a server's JSON error stands for; an unknown code is a plain CrossLMMError."""
+    cls = dict(WIRE_CODES).get(code or "", CrossLMMError)
+    error = cls.__new__(cls)
+    CrossLMMError.__init__(error, message, hint=hint)
+    if isinstance(error, OutOfMemoryError):
+        error.frames = None
+    return error
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for torch's CUDA/MPS out-of-memory errors, without importing torch."""
     if isinstance(exc, OutOfMemoryError):

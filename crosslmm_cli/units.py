@@ -45,3 +45,19 @@ def format_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} TB"  # pragma: no cover
+
+
+SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str, flag: str) -> int:
+    """Bytes from '12GB', '11.5 GiB', '800MB', '1e9'; a ValueError naming `flag` otherwise."""
+    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    try:
+        if match is None or unit not in SIZE_UNITS:
+            raise ValueError
+        return int(float(match.group(1)) * SIZE_UNITS[unit])
+    except ValueError:
+        raise ValueError(f"{flag}: cannot read {text!r} as a size (e.g. 12GB, 800MB, 11.5GiB)") from None

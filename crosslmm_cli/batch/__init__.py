@@ -9,8 +9,8 @@ its own, and another engine (Ray Data's `map` / `map_batches`) can share the sam
 Imports nothing of ours but `errors`.
 """
 
-from crosslmm_cli.batch.results import JsonlWriter, ResultsLog, record_key, record_line
+from crosslmm_cli.batch.results import JsonlWriter, ResultsLog, latest_records, record_key, record_line, task_record
 from crosslmm_cli.batch.runner import BatchProgress, BatchSummary, plan_batch, run_batch
 
-__all__ = ["BatchProgress", "BatchSummary", "JsonlWriter", "ResultsLog", "plan_batch", "record_key", "record_line",
-           "run_batch"]
+__all__ = ["BatchProgress", "BatchSummary", "JsonlWriter", "ResultsLog", "latest_records", "plan_batch", "record_key",
+           "record_line", "run_batch", "task_record"]

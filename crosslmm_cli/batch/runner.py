@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from crosslmm_cli.batch.results import ResultsLog, record_key
+from crosslmm_cli.batch.results import ResultsLog, record_key, task_record
 from crosslmm_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -48,6 +48,7 @@ class BatchSummary:
     failed_before: int  # failed in an earlier run and not retried (see --retry-failed)
     interrupted: bool
     elapsed_s: float
+    resumable: bool = False  # the records went to a results log, which a rerun resumes from
 
     @property
     def exit_code(self) -> int:
@@ -60,7 +61,13 @@ class BatchSummary:
         if self.failed_before:
             parts.append(f"{self.failed_before} failed earlier (--retry-failed retries them)")
         text = ", ".join(parts) + f" in {self.elapsed_s:.1f} s"
-        return ("interrupted: " + text + "; run the same command again to resume") if self.interrupted else text
+        if not self.interrupted:
+            return text
+        if self.resumable:
+            return f"interrupted: {text}; run the same command again to resume"
+        # Records that went only to stdout leave nothing to resume from: a rerun starts over.
+        return (f"interrupted: {text}; a rerun starts over (`crosslmm batch ... --output FILE` "
+                "keeps the results in FILE and resumes where it stopped)")
 
 
 @dataclass
@@ -129,6 +136,7 @@ def run_batch(
         failed_before=failed_before,
         interrupted=interrupted,
         elapsed_s=time.monotonic() - started,
+        resumable=log is not None,
     )
 
 
@@ -159,12 +167,9 @@ def _run_one(
     reduce: Callable[[Prepared], Prepared | None] | None,
 ) -> tuple[dict[str, Any], BaseException | None]:
     """The record for one input, and the exception if it failed."""
-    head: dict[str, Any] = {"path": item.path, "ok": False, "task": task}
-    if question is not None:
-        head["question"] = question
     started = time.monotonic()
     if item.error is not None:
-        return {**head, **_failure(item.error), "elapsed_s": round(item.seconds, 3)}, item.error
+        return task_record(item.path, task, _failure(item.error), item.seconds, question=question, ok=False), item.error
     try:
         try:
             fields = process(item.path, item.prepared)
@@ -175,9 +180,9 @@ def _run_one(
             fields = {**process(item.path, smaller), "retried_after_oom": True}
     except Exception as exc:
         elapsed = item.seconds + time.monotonic() - started
-        return {**head, **_failure(exc), "elapsed_s": round(elapsed, 3)}, exc
+        return task_record(item.path, task, _failure(exc), elapsed, question=question, ok=False), exc
     elapsed = item.seconds + time.monotonic() - started
-    return {**head, "ok": True, **fields, "elapsed_s": round(elapsed, 3)}, None
+    return task_record(item.path, task, fields, elapsed, question=question), None
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

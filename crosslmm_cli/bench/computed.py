@@ -34,6 +34,7 @@ def computed_report(options: ModelBenchOptions) -> dict[str, Any]:
 
     base = shape_config(options.model, kv_tokens_per_frame=options.kv_tokens_per_frame,
                         cross_attention_kv_dtype=options.kv_dtype)
+    options = options.with_baseline_for(base)
     frames = list(options.frames)
     report: dict[str, Any] = {"model": options.model, "computed": True, "text_tokens": options.text_tokens}
     report["weights"] = {w: _weights(base, w) for w in options.weights}

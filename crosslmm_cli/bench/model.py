@@ -15,7 +15,7 @@ import gc
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .flops import MacCounts
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 DEFAULT_FRAMES = (8, 32, 64, 128, 256)
 DEFAULT_TOKENS_PER_FRAME = (1, 9, 16)
-BASELINE_TOKENS_PER_FRAME = 196
+BASELINE_TOKENS_PER_FRAME = 196  # LLaVA-OneVision's, for SigLIP's 27x27 grid
+BASELINE_FROM_MODEL = "model"
 OK, OUT_OF_MEMORY = "ok", "out of memory"
 
 
@@ -59,7 +60,9 @@ class ModelBenchOptions:
     model: str = "cpu-small"
     frames: tuple[int, ...] = DEFAULT_FRAMES
     tokens_per_frame: tuple[int, ...] = DEFAULT_TOKENS_PER_FRAME
-    baseline_tokens_per_frame: int | None = BASELINE_TOKENS_PER_FRAME
+    #: "model": LLaVA-OneVision's count for the model's encoder (196 for SigLIP's 27x27 grid, fewer for a
+    #: smaller encoder: `onevision_tokens_per_frame`), resolved once the config is known; None: no baseline.
+    baseline_tokens_per_frame: int | str | None = BASELINE_FROM_MODEL
     weights: tuple[str, ...] = ("16bit", "4bit")
     device: str = "auto"
     text_tokens: int = 64  # prompt tokens besides the video (system prompt, question)
@@ -72,10 +75,20 @@ class ModelBenchOptions:
     seed: int = 0
 
     def methods(self) -> list[Method]:
+        if self.baseline_tokens_per_frame == BASELINE_FROM_MODEL:
+            raise ValueError("the baseline's tokens per frame are not resolved yet (see with_baseline_for)")
         methods = [Method(t) for t in self.tokens_per_frame]
         if self.baseline_tokens_per_frame is not None:
             methods.append(Method(self.baseline_tokens_per_frame, baseline=True))
         return methods
+
+    def with_baseline_for(self, config: Any) -> ModelBenchOptions:
+        """These options with a baseline of "model" resolved for `config`'s encoder."""
+        if self.baseline_tokens_per_frame != BASELINE_FROM_MODEL:
+            return self
+        from crosslmm_cli.checkpoints.convert import onevision_tokens_per_frame
+
+        return replace(self, baseline_tokens_per_frame=onevision_tokens_per_frame(config))
 
 
 @dataclass
@@ -328,6 +341,7 @@ def run_model_benchmark(options: ModelBenchOptions, progress: Callable[[str], No
     if is_shape_name(options.model):
         config = shape_config(options.model, kv_tokens_per_frame=options.kv_tokens_per_frame,
                               cross_attention_kv_dtype=options.kv_dtype)
+        options = options.with_baseline_for(config)
         check_tokens_fit(options, config)
 
         def build(weights: str):
@@ -336,6 +350,9 @@ def run_model_benchmark(options: ModelBenchOptions, progress: Callable[[str], No
     else:
         if options.kv_tokens_per_frame is not None or options.kv_dtype is not None:
             raise ValueError("--kv-tokens-per-frame and --kv-dtype apply to shape presets, not to checkpoints")
+        from crosslmm_cli.checkpoints.loader import checkpoint_config, open_checkpoint
+
+        options = options.with_baseline_for(checkpoint_config(*open_checkpoint(options.model)))
 
         def build(weights: str):
             model = load_checkpoint_model(options.model, weights, str(device))
@@ -357,7 +374,8 @@ def run_model_benchmark(options: ModelBenchOptions, progress: Callable[[str], No
 
 def check_tokens_fit(options: ModelBenchOptions, config) -> None:
     grid = config.vision_grid_side**2
-    largest = max((*options.tokens_per_frame, options.baseline_tokens_per_frame or 1))
+    baseline = options.baseline_tokens_per_frame
+    largest = max((*options.tokens_per_frame, baseline if isinstance(baseline, int) else 1))
     if largest > grid:
         raise ValueError(f"{largest} tokens per frame exceed this model's {grid} encoder tokens per frame")
 
@@ -368,7 +386,10 @@ def check_options(options: ModelBenchOptions) -> None:
 
     if not options.frames or any(f < 1 for f in options.frames):
         raise ValueError(f"--frames must be positive integers, got {list(options.frames)}")
-    for tpf in (*options.tokens_per_frame, options.baseline_tokens_per_frame or 1):
+    baseline = options.baseline_tokens_per_frame
+    if isinstance(baseline, str) and baseline != BASELINE_FROM_MODEL:
+        raise ValueError(f"the baseline's tokens per frame must be a number or {BASELINE_FROM_MODEL!r}, got {baseline!r}")
+    for tpf in (*options.tokens_per_frame, baseline if isinstance(baseline, int) else 1):
         side = int(round(tpf**0.5))
         if tpf < 1 or side * side != tpf:
             raise ValueError(f"tokens per frame must be perfect squares (1, 4, 9, 16, ..., 196), got {tpf}")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from crosslmm_cli.checkpoints.quiet_loading import no_transformers_progress
 from crosslmm_cli.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -28,6 +29,13 @@ INIT_CHOICES = ("zero", "from_self_attention")
 def native_tokens_per_frame(image_size: int, patch_size: int) -> int:
     """LLaVA-OneVision's video tokens per frame: its grid halved with ceil (27 -> 14, i.e. 196)."""
     return math.ceil(image_size // patch_size / 2) ** 2
+
+
+def onevision_tokens_per_frame(config: Any) -> int:
+    """Tokens per frame when a CrossLMM config's model runs "the LLaVA-OneVision way": its encoder
+    grid halved (196 for SigLIP's 27x27), never more than the encoder has. The distillation
+    teacher and `crosslmm bench model`'s baseline both use it."""
+    return min(native_tokens_per_frame(config.vision_image_size, config.vision_config.patch_size), config.vision_grid_side**2)
 
 
 def crosslmm_config_from_llava(
@@ -172,9 +180,10 @@ def convert_llava_onevision(
                                         kv_tokens_per_frame=kv_tokens_per_frame)
     # transformers reads every layout llava-hf has published (legacy and current key names).
     try:
-        llava = LlavaOnevisionForConditionalGeneration.from_pretrained(
-            src, dtype="auto", use_safetensors=True, trust_remote_code=False, local_files_only=True
-        )
+        with no_transformers_progress():
+            llava = LlavaOnevisionForConditionalGeneration.from_pretrained(
+                src, dtype="auto", use_safetensors=True, trust_remote_code=False, local_files_only=True
+            )
     except (OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{src}: could not read the LLaVA-OneVision weights ({error})".splitlines()[0]) from error
     state = dict(llava.state_dict())
@@ -187,7 +196,8 @@ def convert_llava_onevision(
     config.dtype = dtype
     model = model_from_state(config, state, source=src)
     dst.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(dst)
+    with no_transformers_progress():
+        model.save_pretrained(dst)
 
     tokenizer = AutoTokenizer.from_pretrained(src, trust_remote_code=False)
     # llava-hf's template expects typed content parts; LLaVA-OneVision was trained on Qwen2's

@@ -1,6 +1,7 @@
 """Where a model runs: the device names the tool accepts, the compute dtype, and CPU threads.
 
-One rule for every command and the settings file: a device is `auto`, `cpu`, `cuda` or `cuda:N`.
+One rule for every command and the settings file: a device is `auto`, `cpu`, `cuda` or `cuda:N`,
+and a quantization `auto`, `4bit`, `8bit` or `none`.
 One CPU-thread policy for every command that runs a model (ask, train, eval, bench, ...):
 `--threads` if given, else one thread for a small model on a CPU, where OpenMP's per-op
 synchronisation costs more than the narrow matmuls (far more when other processes share the
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")  # and cuda:N
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
+#: Weight quantization, for every command and the settings file; auto: 4bit on CUDA, none elsewhere.
+QUANTIZE_CHOICES = ("auto", "4bit", "8bit", "none")
 #: Below this LLM width a CPU runs the model fastest on one thread.
 SMALL_MODEL_WIDTH = 512
 
@@ -33,6 +36,13 @@ def check_device(device: str) -> str:
     if not is_device_name(device):
         raise UsageError(f"--device must be {DEVICE_NAMES}, not {device!r}")
     return device
+
+
+def check_quantize(quantize: str) -> str:
+    """`quantize` when it is one of QUANTIZE_CHOICES; else a UsageError (exit 2) naming the flag."""
+    if quantize not in QUANTIZE_CHOICES:
+        raise UsageError(f"--quantize must be auto, 4bit, 8bit or none, not {quantize!r}")
+    return quantize
 
 
 def resolve_device(device: str = "auto") -> torch.device:

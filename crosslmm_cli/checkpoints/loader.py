@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crosslmm_cli.checkpoints.devices import resolve_device, resolve_dtype
+from crosslmm_cli.checkpoints.devices import QUANTIZE_CHOICES, resolve_device, resolve_dtype
+from crosslmm_cli.checkpoints.quiet_loading import no_transformers_progress
 from crosslmm_cli.errors import CheckpointError, ModelNotFoundError, OfflineError
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
 
-QUANTIZE_CHOICES = ("auto", "4bit", "8bit", "none")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 #: Modules kept in the compute dtype under 4/8-bit (full names from the model root).
 UNQUANTIZED_MODULES = ["model.vision_tower", "model.multi_modal_projector", "lm_head"]
@@ -151,6 +151,16 @@ def open_checkpoint(path_or_id: str | Path, revision: str | None = None) -> tupl
     return path, check_checkpoint_dir(path)
 
 
+def checkpoint_config(path: Path, config_dict: dict) -> CrossLMMConfig:
+    """A checkpoint's config.json as a CrossLMMConfig (no weights read); bad values are a CheckpointError naming the file."""
+    from crosslmm_cli.modeling import CrossLMMConfig
+
+    try:
+        return CrossLMMConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path / 'config.json'}: {error}".splitlines()[0]) from error
+
+
 def load_checkpoint(
     path: Path,
     config_dict: dict,
@@ -165,15 +175,12 @@ def load_checkpoint(
     safetensors only, never remote code, never the network (the directory is local by now);
     `tokens_per_frame` overrides the checkpoint's; failures are a CheckpointError naming the path.
     """
-    from crosslmm_cli.modeling import CrossLMMConfig, CrossLMMForConditionalGeneration
+    from crosslmm_cli.modeling import CrossLMMForConditionalGeneration
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
 
     if tokens_per_frame is not None:
         config_dict = {**config_dict, "tokens_per_frame": int(tokens_per_frame)}
-    try:
-        config = CrossLMMConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path / 'config.json'}: {error}".splitlines()[0]) from error
+    config = checkpoint_config(path, config_dict)
     kwargs: dict[str, Any] = {
         "config": config,
         "dtype": dtype,
@@ -185,7 +192,8 @@ def load_checkpoint(
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
     try:
-        model = CrossLMMForConditionalGeneration.from_pretrained(path, **kwargs)
+        with no_transformers_progress():
+            model = CrossLMMForConditionalGeneration.from_pretrained(path, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as error:
         raise CheckpointError(f"{path}: could not load the model ({error})".splitlines()[0]) from error
     processor = CrossLMMProcessor.from_pretrained(path, tokens_per_frame=config.tokens_per_frame)

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from crosslmm_cli.checkpoints.devices import DEVICE_NAMES, is_device_name
+from crosslmm_cli.checkpoints.devices import DEVICE_NAMES, QUANTIZE_CHOICES, is_device_name
 from crosslmm_cli.errors import SettingsError
 
 if sys.version_info >= (3, 11):
@@ -27,7 +27,6 @@ ENV_DATA_DIR = "CROSSLMM_DATA_DIR"
 ENV_MODEL = "CROSSLMM_MODEL"
 SETTINGS_FILE = "settings.toml"
 
-QUANTIZE_CHOICES = ("4bit", "8bit", "none")
 
 
 def config_dir() -> Path:
@@ -121,12 +120,16 @@ DEMO_MODEL = "demo"
 
 
 def choose_model(flag: str | None, settings: Settings) -> ModelChoice:
-    """--model beats the settings file, which beats $CROSSLMM_MODEL, which beats the bundled demo."""
+    """--model beats $CROSSLMM_MODEL, which beats the settings file, which beats the bundled demo.
+
+    The usual order (git, pip, docker): the environment is set for one shell or one run and the
+    file for every run, so the narrower choice wins: `CROSSLMM_MODEL=x crosslmm ask ...` must be
+    able to override a model chosen once in the settings file."""
     if flag:
         return ModelChoice(flag, "flag")
-    if settings.model:
-        return ModelChoice(settings.model, "settings")
     env = os.environ.get(ENV_MODEL)
     if env:
         return ModelChoice(env, "env")
+    if settings.model:
+        return ModelChoice(settings.model, "settings")
     return ModelChoice(DEMO_MODEL, "default")

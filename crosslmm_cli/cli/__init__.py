@@ -12,6 +12,7 @@ import importlib
 import typer
 
 from crosslmm_cli import __version__
+from crosslmm_cli.cli.help import apply_help_style
 from crosslmm_cli.cli.reporting import ErrorHandlingGroup
 
 COMMAND_MODULES = (
@@ -28,6 +29,7 @@ COMMAND_MODULES = (
     "distill",
     "eval",
     "bench",
+    "serve",
 )
 
 app = typer.Typer(
@@ -59,6 +61,7 @@ def _root(
 def _register_commands(target: typer.Typer) -> None:
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(target)
+    apply_help_style(target)
 
 
 _register_commands(app)

@@ -32,7 +32,7 @@ def batch(
     inputs: Annotated[list[str], typer.Argument(metavar="DIR|FILE|-...", show_default=False,
                       help="Directories (searched recursively), video files, or - to read paths from stdin.")],
     task: Annotated[str, typer.Option("--task", "-t", metavar="describe|ask|chapterize", help="What to do with each video.")] = "describe",
-    question: Annotated[Optional[str], typer.Option("--question", help="The question, for --task ask.")] = None,
+    question: Annotated[Optional[str], typer.Option("--question", "-q", metavar="QUESTION", help="The question, for --task ask.")] = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="The instruction, for --task describe.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False,
                       help="Results file (JSON Lines). If it exists, inputs already done are skipped. Default: stdout.")] = None,
@@ -78,8 +78,10 @@ def run_task_batch(
     output: Optional[Path],
     retry_failed: bool = False,
     chapter_options: Any = None,
+    server: Optional[str] = None,
 ) -> Any:
-    """`tasks.run_task_over_videos` with the terminal attached; returns its summary.
+    """`tasks.run_task_over_videos` with the terminal attached (or, with `server`, the same run answered by
+    a running `crosslmm serve`: `remote.run_task_over_server`); returns its summary.
 
     Records go to `output` (resumable), else to stdout: JSON Lines with `jsonl`, else the text
     streamed as it is generated (with a `==> path <==` header per video when there are several).
@@ -103,8 +105,15 @@ def run_task_batch(
             f"{before.path}: out of memory with {before.num_frames} frames; retrying with {after.num_frames}"),
     )
     log = ResultsLog.open(output) if output is not None else None
+    runner = run_task_over_videos
+    if server:
+        from functools import partial
+
+        from crosslmm_cli.cli.remote import connect, run_task_over_server
+
+        runner = partial(run_task_over_server, connect(server), session)
     try:
-        summary = run_task_over_videos(
+        summary = runner(
             inputs, task=task, prompt=prompt, frames=run.frames, generation=run.generation,
             load_pipeline=lambda frames: session.pipeline(session.load_engine(), frames),
             chapter_options=chapter_options or ChapterOptions(), log=log,

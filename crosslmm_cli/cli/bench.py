@@ -7,23 +7,22 @@ to stderr, results (a table, or JSON with --json; JSON lines for the tool's part
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Annotated
 
 import typer
 
+from crosslmm_cli.cli.help import Group
+from crosslmm_cli.cli.options import Device, Quantize, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import exit_for, fail
 
 bench_app = typer.Typer(
+    cls=Group,
     name="bench",
     help="Benchmarks: CrossLMM vs the full-token baseline (model), frame sampling (video), one request (e2e), "
          "and the tool's parts (cache, preprocess, train-step, train-memory).",
     no_args_is_help=True,
 )
-
-SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def register(app: typer.Typer) -> None:
@@ -32,14 +31,9 @@ def register(app: typer.Typer) -> None:
 
 def parse_size(text: str) -> int:
     """'12GB', '11.5 GiB', '800MB', '1e9' -> bytes."""
-    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([A-Za-z]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in SIZE_UNITS:
-        raise ValueError(f"--memory-limit: cannot read {text!r} as a size (e.g. 12GB, 800MB, 11.5GiB)")
-    try:
-        return int(float(match.group(1)) * SIZE_UNITS[unit])
-    except ValueError:
-        raise ValueError(f"--memory-limit: cannot read {text!r} as a size (e.g. 12GB, 800MB, 11.5GiB)") from None
+    from crosslmm_cli.units import parse_size as parse
+
+    return parse(text, "--memory-limit")
 
 
 def parse_ints(text: str, option: str) -> tuple[int, ...]:
@@ -57,9 +51,9 @@ def model_command(
     model: Annotated[str, typer.Option("--model", "-m", help="A shape preset (random weights: cpu-small, qwen2.5-1.5b, qwen2.5-7b, ...) or a checkpoint directory. Default: cpu-small on CPU, qwen2.5-7b on a GPU.")] = "auto",
     frames: Annotated[str | None, typer.Option(help="Frame counts, comma-separated. Default: 8,32,64,128,256 (32,256,512 with --computed).")] = None,
     tokens_per_frame: Annotated[str, typer.Option("--tokens-per-frame", help="CrossLMM tokens per frame, comma-separated.")] = "1,9,16",
-    baseline: Annotated[int, typer.Option("--baseline-tokens-per-frame", help="Tokens per frame of the full-token baseline (cross-attention shut, bilinear pooling); 0 = no baseline.")] = 196,
+    baseline: Annotated[int | None, typer.Option("--baseline-tokens-per-frame", metavar="N", show_default=False, help="Tokens per frame of the full-token baseline (cross-attention shut, bilinear pooling; default: LLaVA-OneVision's for the model's encoder, 196 for SigLIP's); 0 = no baseline.")] = None,
     weights: Annotated[str, typer.Option(help="Weight precisions: 16bit (bfloat16), 4bit (bitsandbytes NF4), 32bit.")] = "16bit,4bit",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = None,
     repeats: Annotated[int, typer.Option(help="Timed prefills per configuration at most (median reported).")] = 3,
     min_time: Annotated[float, typer.Option("--min-time", help="Stop repeating once the timed prefills took this many seconds.")] = 2.0,
     decode_tokens: Annotated[int, typer.Option("--decode-tokens", help="Greedy tokens decoded to measure tokens/s (0: skip).")] = 16,
@@ -67,12 +61,13 @@ def model_command(
     memory_limit: Annotated[str | None, typer.Option("--memory-limit", help="Mark configurations needing more (weights + inputs + prefill) as out of memory, e.g. 12GB.")] = None,
     kv_tokens_per_frame: Annotated[int | None, typer.Option("--kv-tokens-per-frame", help="Shape presets: cross-attention K/V tokens per frame (default: the preset's, 196; 729 reads every encoder token).")] = None,
     kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="Shape presets: storage dtype of the cached cross-attention K/V (e.g. float8_e4m3fn).")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: 1 for small models on a CPU, as the other commands do; else torch's choice).")] = None,
+    threads: Threads = None,
     computed: Annotated[bool, typer.Option("--computed", help="Run nothing: print MACs and memory computed from the shape (for shapes too large for this machine).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     save: Annotated[str | None, typer.Option("--save", help="Also write the JSON to FILE.")] = None,
     from_json: Annotated[str | None, typer.Option("--from-json", help="Run nothing: show (and --plot) a run saved with --save.")] = None,
     plot: Annotated[str | None, typer.Option(help="Also draw the paper's Figure 4 panels for this run to FILE (.png, .svg, .pdf; needs matplotlib).")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Prefill compute, peak memory, prefill time and decoding speed: CrossLMM at a few tokens per frame vs the full-token baseline."""
     from crosslmm_cli.errors import CrossLMMError
@@ -84,6 +79,10 @@ def model_command(
         limit = parse_size(memory_limit) if memory_limit else None
     except ValueError as error:
         raise fail(str(error), 2) from None
+    try:
+        _, device = placement(None, device)
+    except CrossLMMError as error:
+        raise exit_for(error) from None
     if plot:  # fail before a long run, not after it
         from crosslmm_cli.bench.plot import PlotUnavailable, _pyplot
 
@@ -94,15 +93,13 @@ def model_command(
 
     import torch
 
-    from crosslmm_cli.bench.model import ModelBenchOptions
+    from crosslmm_cli.bench.model import BASELINE_FROM_MODEL, ModelBenchOptions
 
     if model == "auto":
         model = "qwen2.5-7b" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
-    if threads is not None and threads < 1:
-        raise fail("--threads must be >= 1", 2)
     torch.set_num_threads(threads or _default_threads(model, device))
     options = ModelBenchOptions(
-        model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=baseline or None,
+        model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=BASELINE_FROM_MODEL if baseline is None else (baseline or None),
         weights=weight_kinds, device=device, text_tokens=text_tokens, repeats=repeats, min_repeat_time_s=min_time,
         decode_tokens=decode_tokens, memory_limit_bytes=limit, kv_tokens_per_frame=kv_tokens_per_frame, kv_dtype=kv_dtype,
     )
@@ -110,7 +107,7 @@ def model_command(
         _computed(options, as_json)
         return
     try:
-        result = _load(from_json) if from_json else _run(options)
+        result = _load(from_json) if from_json else _run(options, quiet=quiet)
     except CrossLMMError as error:
         raise exit_for(error) from None
     except ValueError as error:
@@ -163,13 +160,14 @@ def _line(error: ValueError) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def _run(options):
-    from rich.console import Console
-
+def _run(options, *, quiet: bool = False):
+    """The benchmark, with our progress (a spinner naming the step on a terminal) unless --quiet."""
     from crosslmm_cli.bench.model import run_model_benchmark
+    from crosslmm_cli.cli.terminal import stderr_console
 
-    console = Console(stderr=True)
-    with console.status("starting", spinner="dots") as status:
+    if quiet:
+        return run_model_benchmark(options)
+    with stderr_console().status("starting", spinner="dots") as status:
         return run_model_benchmark(options, progress=lambda message: status.update(message))
 
 
@@ -194,10 +192,10 @@ def _show(result, as_json: bool) -> None:
 
 def _console():
     """stdout; wide enough for the tables when it is not a terminal (a file, a pipe, a test)."""
-    from rich.console import Console
+    from crosslmm_cli.cli.terminal import make_console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
+    console = make_console()
+    return console if console.is_terminal else make_console(width=200)
 
 
 def _computed(options, as_json: bool) -> None:
@@ -255,9 +253,9 @@ def e2e_command(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Preset name, checkpoint directory or hub id (default: as `crosslmm ask`).")] = None,
     frames: Annotated[int | None, typer.Option("--frames", "-n", min=1, help="Frames to sample (default: the model's).")] = None,
     tokens_per_frame: Annotated[int | None, typer.Option("--tokens-per-frame", min=1, help="Visual tokens per frame (default: the model's).")] = None,
-    quantize: Annotated[str | None, typer.Option(help="4bit, 8bit or none (default: 4bit on CUDA, none elsewhere).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: 1 for a small model on CPU, else torch's choice).")] = None,
+    quantize: Quantize = None,
+    device: Device = None,
+    threads: Threads = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")] = 64,
     repeats: Annotated[int, typer.Option(min=1, help="Requests after loading; the first is reported apart, the rest as a median.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -266,9 +264,10 @@ def e2e_command(
     from crosslmm_cli.cli.common import Session
     from crosslmm_cli.engine.options import FrameOptions, GenerationOptions, ModelOptions, RunOptions
     from crosslmm_cli.bench.e2e import run_e2e_benchmark
-    from crosslmm_cli.errors import ModelLoadError, for_input
+    from crosslmm_cli.errors import ModelLoadError, UsageError, for_input
 
     try:
+        quantize, device = placement(quantize, device)
         run = RunOptions(
             model=ModelOptions(ref=model, quantize=quantize, device=device, tokens_per_frame=tokens_per_frame, threads=threads),
             frames=FrameOptions(num_frames=frames), generation=GenerationOptions(max_new_tokens=max_new_tokens),
@@ -280,7 +279,7 @@ def e2e_command(
         session = Session.start(run)
         result = run_e2e_benchmark(session.load_engine, session.pipeline, video, question, run.generation,
                                    repeats=repeats, progress=lambda message: session.note(f"... {message}"))
-    except ModelLoadError as error:
+    except (ModelLoadError, UsageError) as error:
         raise exit_for(error) from None
     except Exception as error:  # noqa: BLE001 - the video's and anything else's: one line naming the video
         raise exit_for(for_input(error, video)) from None
@@ -294,6 +293,48 @@ def e2e_command(
     console = _console()
     console.print(e2e_table(result))
     console.print(f"answer: {result.answer!r}", markup=False, soft_wrap=True)
+
+
+@bench_app.command("serve")
+def serve_command(
+    video: Annotated[list[str] | None, typer.Argument(metavar="[VIDEO...]", show_default=False,
+                     help="Videos to ask about (default: the demo model's example clips).")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="The model the server loads.")] = "demo",
+    question: Annotated[list[str] | None, typer.Option("--question", "-q", help="A question (repeatable; default: Describe the video.).")] = None,
+    concurrency: Annotated[str, typer.Option(help="Concurrent clients, comma-separated.")] = "1,4,8",
+    requests: Annotated[int, typer.Option(min=1, help="Requests at each concurrency.")] = 48,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")] = 64,
+    cli_question: Annotated[list[str] | None, typer.Option("--cli-question", help="A question `crosslmm ask --server` is timed on (repeatable; default: the first --question).")] = None,
+    cli_runs: Annotated[int, typer.Option("--cli-runs", min=0, help="Runs of `crosslmm ask --server` timed per question (and half as many cold, at least 1).")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """A warm `crosslmm serve` under load: requests/s, time to first token and latency (p50/p95) at each
+    concurrency, answers against serial greedy ones, and `crosslmm ask` through the server vs cold."""
+    import json
+
+    from crosslmm_cli.bench.serve import bench_serve, describe
+
+    try:
+        levels = parse_ints(concurrency, "--concurrency")
+    except ValueError as error:
+        raise fail(str(error), 2) from None
+    videos = video or [str(p) for p in _demo_examples()]
+    result = bench_serve(model, videos, question or ["Describe the video."], concurrency=levels, requests=requests,
+                         max_tokens=max_tokens, cli_questions=cli_question or (), cli_repeats=cli_runs,
+                         cold_repeats=max(1, cli_runs // 2) if cli_runs else 0,
+                         progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(json.dumps(result.as_dict(), indent=2) if as_json else describe(result))
+
+
+def _demo_examples() -> list:
+    """The bundled demo model's example clips (where an installed wheel keeps them too)."""
+    from pathlib import Path
+
+    from crosslmm_cli.checkpoints.settings import DEMO_MODEL, ModelChoice
+    from crosslmm_cli.checkpoints.store import resolve_model
+
+    location = resolve_model(ModelChoice(DEMO_MODEL, "flag")).location
+    return sorted((Path(location) / "examples").glob("*.mp4"))
 
 
 @bench_app.command("cache")

@@ -2,7 +2,9 @@
 
 import typer
 
-cache_app = typer.Typer(name="cache", help="The video feature cache (encoded videos, reused across questions).",
+from crosslmm_cli.cli.help import Group
+
+cache_app = typer.Typer(cls=Group, name="cache", help="The video feature cache (encoded videos, reused across questions).",
                         no_args_is_help=True)
 
 

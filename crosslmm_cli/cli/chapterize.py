@@ -7,6 +7,7 @@ import typer
 
 from crosslmm_cli.cli.batch import MaxChapters, MaxLength, MinLength
 from crosslmm_cli.cli.common import OUTPUT, Session, with_run_options
+from crosslmm_cli.cli.remote import ServerOption
 from crosslmm_cli.engine.options import RunOptions
 from crosslmm_cli.errors import UsageError
 
@@ -26,6 +27,7 @@ def chapterize(
     min_length: MinLength = 10.0,
     max_length: MaxLength = None,
     max_chapters: MaxChapters = 20,
+    server: ServerOption = None,
     *,
     run: RunOptions,
 ) -> None:
@@ -34,26 +36,37 @@ def chapterize(
     Frames are sampled across the whole video (one every 2 s, at most 128, unless --frames/--fps
     say otherwise); their vision features give the boundaries and, reused, the titles.
     """
-    from crosslmm_cli.tasks import Hooks, chapter_frames, find_chapters, title_chapters
+    from crosslmm_cli.tasks import Hooks, chapter_frames, titled_chapters
     from crosslmm_cli.tasks.chapter_formats import FORMATS, check_youtube, format_chapters, youtube_options
     from crosslmm_cli.tasks.chapters import ChapterOptions
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     options = ChapterOptions(min_length=min_length, max_length=max_length, max_chapters=max_chapters)
+    session = Session.start(run)
+    if server:
+        from crosslmm_cli.cli import remote
+
+        _write(remote.chapters_text(session, server, video, fmt, options), output)
+        return
     if fmt == "youtube":
         options = youtube_options(options)
-    session = Session.start(run)
     started = time.perf_counter()
     pipeline, prepared, encoded = session.open_video(video, chapter_frames(run.frames))
-    chapters = find_chapters(pipeline, encoded, options)
-    session.detail(f"{video}: {len(chapters)} chapters from {encoded.num_frames} frames of {encoded.duration:.1f} s")
-    if fmt == "youtube":
-        check_youtube(chapters, encoded.duration, video)  # before spending time on titles
+
+    def check(chapters: list) -> None:
+        session.detail(f"{video}: {len(chapters)} chapters from {encoded.num_frames} frames of {encoded.duration:.1f} s")
+        if fmt == "youtube":
+            check_youtube(chapters, encoded.duration, video)
+
     on_stats = (lambda stats: session.detail(stats.describe())) if run.verbosity > 0 else None
-    chapters = title_chapters(pipeline, prepared, encoded, chapters, run.generation, Hooks(on_stats=on_stats))
+    chapters = titled_chapters(pipeline, prepared, encoded, options, run.generation, check=check, hooks=Hooks(on_stats=on_stats))
     text = format_chapters(chapters, fmt, duration=encoded.duration, path=video)
     session.detail(f"done in {time.perf_counter() - started:.1f} s")
+    _write(text, output)
+
+
+def _write(text: str, output: Optional[typer.FileTextWrite]) -> None:
     if output is not None:
         output.write(text)
     else:

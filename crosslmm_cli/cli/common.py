@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from crosslmm_cli.checkpoints.settings import DEMO_MODEL, Settings, cache_dir, choose_model, load_settings
+from crosslmm_cli.cli.options import FRAMES, GENERATION, MODEL, OUTPUT, Device, Quantize, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import set_verbosity
 from crosslmm_cli.cli.terminal import stderr_console
 from crosslmm_cli.engine.options import (
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from crosslmm_cli.engine.inference import Engine
     from crosslmm_cli.engine.pipeline import VideoPipeline
 
-MODEL, FRAMES, GENERATION, OUTPUT = "Model", "Frames", "Generation", "Output"
-
 
 def _option(*names: str, panel: str, **kwargs: Any) -> Any:
     return typer.Option(*names, rich_help_panel=panel, **kwargs)
@@ -48,15 +47,12 @@ def _option(*names: str, panel: str, **kwargs: Any) -> Any:
 # name -> (annotation, default). Option names and help are the user-facing contract.
 RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
     "model": (Annotated[Optional[str], _option("--model", "-m", panel=MODEL, metavar="NAME|DIR|HUB_ID",
-              help="Preset name, checkpoint directory or hub id (default: settings file, $CROSSLMM_MODEL, else the bundled demo).")], None),
+              help="Preset name, checkpoint directory or hub id (default: $CROSSLMM_MODEL, the settings file, else the bundled demo).")], None),
     "tokens_per_frame": (Annotated[Optional[int], _option("--tokens-per-frame", panel=MODEL, min=1,
                          help="Visual tokens per frame the LLM sees (1, 4, 9, 16, ...; default: the model's).")], None),
-    "quantize": (Annotated[Optional[str], _option("--quantize", panel=MODEL, metavar="4bit|8bit|none",
-                 help="Weight quantization (default: 4bit on CUDA, none elsewhere).")], None),
-    "device": (Annotated[Optional[str], _option("--device", panel=MODEL, metavar="auto|cuda|cpu",
-               help="Where to run (default: auto).")], None),
-    "threads": (Annotated[Optional[int], _option("--threads", panel=MODEL, min=1,
-                help="CPU threads for torch (default: 1 for a small model on CPU, else torch's choice).")], None),
+    "quantize": (Quantize, None),
+    "device": (Device, None),
+    "threads": (Threads, None),
     "frames": (Annotated[Optional[int], _option("--frames", "-n", panel=FRAMES, min=1,
                help="Number of frames to sample, evenly (default: the model's).")], None),
     "fps": (Annotated[Optional[float], _option("--fps", panel=FRAMES, help="Sample this many frames per second instead.")], None),
@@ -75,7 +71,7 @@ RUN_OPTIONS: dict[str, tuple[Any, Any]] = {
                     help="0 decodes greedily; above 0 samples.")], 0.0),
     "top_p": (Annotated[float, _option("--top-p", panel=GENERATION, help="Nucleus sampling mass (with --temperature > 0).")], 1.0),
     "seed": (Annotated[Optional[int], _option("--seed", panel=GENERATION, help="Seed for sampling: same seed and input, same output.")], None),
-    "quiet": (Annotated[bool, _option("--quiet", panel=OUTPUT, help="Print only results (no notes, no progress).")], False),
+    "quiet": (Quiet, False),
     "verbose": (Annotated[bool, _option("--verbose", "-v", panel=OUTPUT,
                 help="Also report frames, visual tokens, prefill ms, tokens/s and peak memory on stderr.")], False),
 }
@@ -85,7 +81,7 @@ def build_run_options(values: dict[str, Any]) -> RunOptions:
     """Flag values (RUN_OPTIONS' names) -> validated RunOptions; bad values raise UsageError."""
     if values["quiet"] and values["verbose"]:
         raise UsageError("--quiet and --verbose exclude each other")
-    settings_defaults = current_settings()
+    quantize, device = placement(values["quantize"], values["device"])
     frames = FrameOptions(
         num_frames=values["frames"],
         fps=values["fps"],
@@ -97,8 +93,8 @@ def build_run_options(values: dict[str, Any]) -> RunOptions:
     return RunOptions(
         model=ModelOptions(
             ref=values["model"],
-            quantize=values["quantize"] or settings_defaults.quantize,
-            device=values["device"] or settings_defaults.device or "auto",
+            quantize=quantize,
+            device=device,
             tokens_per_frame=values["tokens_per_frame"],
             threads=values["threads"],
         ),
@@ -207,10 +203,18 @@ class Session:
         return VideoPipeline(engine, frames or self.run.frames, cache=cache, subtitles=self.run.subtitles)
 
     def open_video(self, video: str, frames: FrameOptions | None = None) -> tuple[VideoPipeline, Any, Any]:
-        """The once-per-video work of single-video commands: load the model, then decode (or read
-        from the cache) and encode `video`. Returns (pipeline, prepared, encoded); errors name the file."""
-        from crosslmm_cli.errors import for_input
+        """The once-per-video work of single-video commands: probe `video`, load the model, then
+        decode (or read from the cache) and encode it. Returns (pipeline, prepared, encoded).
 
+        The probe comes first so that a missing, unreadable or non-video input (or a URL) fails in
+        a fraction of a second instead of after the model has loaded; errors name the file."""
+        from crosslmm_cli.errors import for_input
+        from crosslmm_cli.video import probe
+
+        try:
+            probe(video)
+        except Exception as exc:
+            raise for_input(exc, video) from exc
         pipeline = self.pipeline(self.load_engine(), frames)
         started = time.perf_counter()
         try:

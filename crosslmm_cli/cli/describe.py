@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.cli.common import Session, videos_named, with_run_options
+from crosslmm_cli.cli.remote import ServerOption
 from crosslmm_cli.engine.options import RunOptions
 
 
@@ -18,15 +19,17 @@ def describe(
                      help="Video files, directories (searched recursively), or - to read paths from stdin.")],
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per video on stdout instead of text.")] = False,
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="The instruction to give instead of the default.")] = None,
+    server: ServerOption = None,
     *,
     run: RunOptions,
 ) -> None:
     """Describe videos: text streamed to stdout, or JSON Lines with --jsonl."""
     from crosslmm_cli.cli.batch import run_task_batch
-    from crosslmm_cli.tasks import DESCRIBE_PROMPT
+    from crosslmm_cli.tasks.video_tasks import DESCRIBE_PROMPT
 
     session = Session.start(run)
     summary = run_task_batch(
-        session, videos_named(paths, session), task="describe", prompt=prompt or DESCRIBE_PROMPT, jsonl=jsonl, output=None
+        session, videos_named(paths, session), task="describe", prompt=prompt or DESCRIBE_PROMPT, jsonl=jsonl, output=None,
+        server=server,
     )
     raise typer.Exit(summary.exit_code)

@@ -7,9 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.checkpoints.devices import check_device, set_threads
+from crosslmm_cli.checkpoints.devices import set_threads
+from crosslmm_cli.cli.options import Device, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import fail, reported_errors, usage_errors
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, print_json, warn
+from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, check_data_path, print_json, warn
 
 TEACHER = "Teacher"
 
@@ -67,24 +68,25 @@ def distill_command(
                                         rich_help_panel=TRAINING)] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", rich_help_panel=DATA)] = None,
     frame_cache: Annotated[Optional[Path], typer.Option("--frame-cache", rich_help_panel=DATA)] = None,
-    device: Annotated[str, typer.Option("--device", rich_help_panel=MODEL)] = "auto",
-    threads: Annotated[Optional[int], typer.Option("--threads", rich_help_panel=MODEL)] = None,
+    device: Device = None,
+    threads: Threads = None,
     save_every: Annotated[Optional[int], typer.Option("--save-every", rich_help_panel=OUTPUT)] = None,
     keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints", rich_help_panel=OUTPUT)] = 2,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUTPUT.", rich_help_panel=OUTPUT)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT)] = False,
+    quiet: Quiet = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.",
                                               rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Distil a model into its few-token self: no labels needed, only videos."""
     with reported_errors(resume_hint=f"crosslmm distill ... --output {output} --resume"):
+        _, device = placement(None, device)
+        check_data_path(videos, folder=True)
         from crosslmm_cli.training.distill import DEFAULT_PROMPTS, DistillSettings, distill
         from crosslmm_cli.training.loop import LoopSettings
         from crosslmm_cli.training.model_setup import ModelSettings
         from crosslmm_cli.training.optim import OptimizerSettings
         from crosslmm_cli.training.sft import default_workers
 
-        check_device(device)
         set_threads(threads, model, device)
         with usage_errors():
             settings = DistillSettings(

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from crosslmm_cli.checkpoints.devices import check_device, set_threads
+from crosslmm_cli.checkpoints.devices import set_threads
+from crosslmm_cli.cli.options import Device, Quantize, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import fail, reported_errors
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, print_json, warn
+from crosslmm_cli.cli.terminal import make_console
+from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, check_data_path, print_json, warn
 from crosslmm_cli.engine.options import DEFAULT_FRAMES, DEFAULT_MAX_FRAMES, FrameOptions
 
 FRAMES = "Frames"
@@ -45,10 +47,9 @@ def eval_command(
                                                       f"(default {DEFAULT_MAX_FRAMES}).", rich_help_panel=FRAMES)] = None,
     tokens_per_frame: Annotated[Optional[int], typer.Option("--tokens-per-frame", min=1, help="Visual tokens per frame "
                                                             "(default: the model's).", rich_help_panel=MODEL)] = None,
-    quantize: Annotated[str, typer.Option("--quantize", metavar="auto|4bit|8bit|none", help="Weight quantization "
-                                          "(auto: 4bit on CUDA, none on CPU).", rich_help_panel=MODEL)] = "auto",
-    device: Annotated[str, typer.Option("--device", rich_help_panel=MODEL)] = "auto",
-    threads: Annotated[Optional[int], typer.Option("--threads", rich_help_panel=MODEL)] = None,
+    quantize: Quantize = None,
+    device: Device = None,
+    threads: Threads = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Questions about one video answered together.",
                                             rich_help_panel=MODEL)] = 8,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, rich_help_panel=MODEL)] = 32,
@@ -58,19 +59,17 @@ def eval_command(
                                                   rich_help_panel=OUTPUT)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object (accuracy, n, tasks) on stdout.",
                                               rich_help_panel=OUTPUT)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.",
-                                        rich_help_panel=OUTPUT)] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Score a model on video questions: multiple choice (answer letter) and open answers."""
     with reported_errors():
+        quantize, device = placement(quantize, device)
+        check_data_path(data)
         from crosslmm_cli.checkpoints.loader import load_model
         from crosslmm_cli.training.evaluate import group_by_video, read_eval_items, run_eval, summarise
         from crosslmm_cli.training.frame_cache import FrameLoader
         from crosslmm_cli.training.progress import ProgressBar
 
-        check_device(device)
-        if quantize not in ("auto", "4bit", "8bit", "none"):
-            raise fail(f"--quantize must be auto, 4bit, 8bit or none, got {quantize!r}", 2)
         options = FrameOptions(num_frames=frames, fps=fps, max_frames=max_frames)
         items, problems = read_eval_items(data)
         for problem in problems[:20]:
@@ -99,11 +98,12 @@ def eval_command(
                 out.close()
         summary = summarise(predictions)
     if not quiet:
-        from rich.console import Console
-
-        Console(stderr=True).print(summary_table(summary))
+        make_console(stderr=True).print(summary_table(summary))
         if summary.failed:
             typer.echo(f"{summary.failed} item(s) left out: their video could not be read", err=True)
+    elif not json_output:  # --quiet leaves the result itself: the accuracy, on stdout
+        overall = summary.overall
+        typer.echo(f"accuracy {100 * overall.accuracy:.1f}% ({overall.correct} of {overall.n})")
     if json_output:
         print_json({**summary.to_json(), "model": model, "data": str(data),
                     "frames": loader.sampling.num_frames, "fps": loader.sampling.fps,

@@ -17,16 +17,24 @@ def info(
     video: Annotated[str, typer.Argument(metavar="VIDEO", help="The video file.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Print a video's duration, frames, frame rate, size, rotation, codec and container (no model needed)."""
+    """Print a video's duration, frames, frame rate, size, rotation, codec and container (no model needed).
+
+    For a truncated or damaged file, the duration and frames are those of the part that decodes
+    (what `describe` and `ask` will see), `partial` is true, and a warning says how much was read.
+    """
     from crosslmm_cli import video as video_input
+    from crosslmm_cli.cli.reporting import print_warning
     from crosslmm_cli.video.subtitles import load_subtitles
 
     try:
-        probe = video_input.probe(video)
+        probe, truncated = video_input.probe_readable(video)
         subtitles = load_subtitles(video, "auto", ffmpeg=video_input.ffmpeg_executable())
     except Exception as exc:
         raise for_input(exc, video) from exc
+    if truncated:
+        print_warning(truncated)
     fields = {k: (str(v) if k == "path" else v) for k, v in asdict(probe).items()}
+    fields["partial"] = truncated is not None
     fields["subtitles"] = None if subtitles is None else {"source": subtitles.source, "cues": len(subtitles.cues)}
     if as_json:
         typer.echo(json.dumps(fields, ensure_ascii=False))

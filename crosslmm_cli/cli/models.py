@@ -5,7 +5,10 @@ from typing import Annotated, Optional
 
 import typer
 
-models_app = typer.Typer(name="models", help="Model presets: list, download (and convert), locate, remove.",
+from crosslmm_cli.cli.help import Group
+from crosslmm_cli.cli.options import Quiet
+
+models_app = typer.Typer(cls=Group, name="models", help="Model presets: list, download (and convert), locate, remove.",
                          no_args_is_help=True)
 
 
@@ -100,10 +103,14 @@ def convert(
     target: Annotated[Path, typer.Argument(metavar="TARGET", help="Where to write the CrossLMM checkpoint.", show_default=False)],
     tokens_per_frame: Annotated[Optional[int], typer.Option("--tokens-per-frame", min=1,
                                 help="Default visual tokens per frame of the converted model.")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Convert a local LLaVA-OneVision checkpoint to CrossLMM (cross-attention added with closed gates)."""
     from crosslmm_cli.checkpoints.convert import convert_llava_onevision
+    from crosslmm_cli.cli.terminal import stderr_console
 
     kwargs = {} if tokens_per_frame is None else {"tokens_per_frame": tokens_per_frame}
+    if not quiet:
+        stderr_console().print(f"converting {source} to CrossLMM in {target} ...", markup=False, style="dim")
     convert_llava_onevision(source, target, **kwargs)
     typer.echo(str(target))

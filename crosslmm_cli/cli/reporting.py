@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
-
+from crosslmm_cli.cli.help import Group
 from crosslmm_cli.cli.terminal import stderr_console
 from crosslmm_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, CrossLMMError, error_line
 
@@ -32,6 +31,11 @@ def set_verbosity(level: int) -> None:
 def print_error(message: str) -> None:
     """One line on stderr (red on a colour terminal)."""
     stderr_console().print(message, markup=False, emoji=False, style="red", soft_wrap=True)
+
+
+def print_warning(message: str) -> None:
+    """`warning: ...` as one line on stderr (yellow on a colour terminal)."""
+    stderr_console().print(f"warning: {message}", markup=False, emoji=False, style="yellow", soft_wrap=True)
 
 
 def exit_for(error: BaseException) -> typer.Exit:
@@ -66,7 +70,7 @@ def usage_errors() -> Iterator[None]:
         raise fail(str(error).splitlines()[0], 2) from None
 
 
-class ErrorHandlingGroup(TyperGroup):
+class ErrorHandlingGroup(Group):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)

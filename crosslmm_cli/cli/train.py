@@ -7,9 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from crosslmm_cli.checkpoints.devices import check_device, set_threads
+from crosslmm_cli.checkpoints.devices import set_threads
+from crosslmm_cli.cli.options import Device, Quiet, Threads, placement
 from crosslmm_cli.cli.reporting import reported_errors, usage_errors
-from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, print_json, warn
+from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, check_data_path, print_json, warn
 
 
 def train_command(
@@ -19,7 +20,7 @@ def train_command(
                                        rich_help_panel=MODEL)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for checkpoints, metrics and the final model.",
                                          rich_help_panel=OUTPUT)],
-    stage: Annotated[Optional[int], typer.Option("--stage", min=1, max=2, help="1: projector + V2V, encoder and LLM frozen, T2V off. "
+    stage: Annotated[Optional[int], typer.Option("--stage", min=1, max=2, metavar="1|2", help="1: projector + V2V, encoder and LLM frozen, T2V off. "
                                                  "2: end to end.", rich_help_panel=TRAINING)] = None,
     trainable: Annotated[Optional[str], typer.Option("--trainable", metavar="GROUPS",
                                                      help="Comma list of groups to train: projector, v2v, t2v, gates, "
@@ -61,9 +62,8 @@ def train_command(
                                                    "at most 4).", rich_help_panel=DATA)] = None,
     frame_cache: Annotated[Optional[Path], typer.Option("--frame-cache", help="Where decoded frames are kept "
                                                         "(default: OUTPUT/frame-cache).", rich_help_panel=DATA)] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cuda, cuda:N or cpu.", rich_help_panel=MODEL)] = "auto",
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads (default: 1 for small models on CPU, "
-                                                   "else all).", rich_help_panel=MODEL)] = None,
+    device: Device = None,
+    threads: Threads = None,
     save_every: Annotated[Optional[int], typer.Option("--save-every", help="Checkpoint every N steps (and at the end).",
                                                       rich_help_panel=OUTPUT)] = None,
     keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints", help="Newest checkpoints kept.",
@@ -72,18 +72,19 @@ def train_command(
                                            rich_help_panel=OUTPUT)] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUTPUT from its last checkpoint.",
                                          rich_help_panel=OUTPUT)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)] = False,
+    quiet: Quiet = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.",
                                               rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Train a CrossLMM on conversations about videos (loss on the answers only)."""
     with reported_errors(resume_hint=f"crosslmm train ... --output {output} --resume"):
+        _, device = placement(None, device)
+        check_data_path(data)
         from crosslmm_cli.training.loop import LoopSettings
         from crosslmm_cli.training.model_setup import ModelSettings
         from crosslmm_cli.training.optim import OptimizerSettings
         from crosslmm_cli.training.sft import TrainSettings, default_workers, train
 
-        check_device(device)
         set_threads(threads, model, device)
         with usage_errors():
             settings = TrainSettings(

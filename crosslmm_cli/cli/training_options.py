@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
 
-TRAINING, DATA, MODEL, OUTPUT = "Training", "Data", "Model", "Output"
+from crosslmm_cli.cli.options import MODEL, OUTPUT  # noqa: F401 - the panels the training commands share
+
+TRAINING, DATA = "Training", "Data"
 
 
 def print_json(data: dict[str, Any]) -> None:
@@ -22,3 +25,17 @@ def print_json(data: dict[str, Any]) -> None:
 
 def warn(message: str) -> None:
     typer.echo(f"warning: {message}", err=True)
+
+
+def check_data_path(path: Path, *, folder: bool = False) -> None:
+    """Before torch is imported and the model loads: a missing --data file (or --videos folder)
+    fails at once, with the same line the data readers print."""
+    from crosslmm_cli.errors import InputError
+
+    if folder:
+        if not path.is_dir():
+            raise InputError(f"{path}: not a folder of videos")
+    elif not path.exists():
+        raise InputError(f"{path}: no such file")
+    elif path.is_dir():
+        raise InputError(f"{path}: is a directory, not a data file")

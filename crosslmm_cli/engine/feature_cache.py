@@ -36,6 +36,11 @@ class CacheKey:
         st = os.stat(video)
         return cls(os.path.realpath(video), st.st_size, st.st_mtime_ns, json.dumps(sampling, sort_keys=True), model)
 
+    @classmethod
+    def for_content(cls, digest: str, size: int, sampling: dict[str, Any], model: str) -> CacheKey:
+        """A key by the bytes' sha256 instead of a path (an upload, whose temporary file is new every time)."""
+        return cls(f"sha256:{digest}", int(size), 0, json.dumps(sampling, sort_keys=True), model)
+
     def digest(self) -> str:
         text = json.dumps([FORMAT_VERSION, self.path, self.size, self.mtime_ns, self.sampling, self.model])
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

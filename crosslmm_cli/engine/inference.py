@@ -16,7 +16,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStr
 
 from crosslmm_cli.engine.encoding import encode_frames
 from crosslmm_cli.engine.options import DEFAULT_FRAMES, GenerationOptions, ModelOptions
-from crosslmm_cli.errors import CrossLMMError, ModelLoadError
+from crosslmm_cli.errors import CrossLMMError, ModelLoadError, UsageError
 from crosslmm_cli.modeling.prompting import Subtitle, Turn
 from crosslmm_cli.units import format_bytes
 
@@ -100,12 +100,8 @@ class Engine:
     @classmethod
     def load(cls, location: str, options: ModelOptions, *, name: str | None = None, default_frames: int = DEFAULT_FRAMES) -> Engine:
         """Load `location` (a checkpoint directory or hub id) with `options`; failures are ModelLoadError (exit 3)."""
-        from transformers.utils import logging as transformers_logging
-
         from crosslmm_cli.checkpoints.loader import load_model
 
-        bar_was_on = transformers_logging.is_progress_bar_enabled()
-        transformers_logging.disable_progress_bar()  # a "Loading weights" bar on stderr is noise in a CLI
         try:
             model, processor = load_model(
                 location, quantize=options.quantize or "auto", device=options.device, tokens_per_frame=options.tokens_per_frame
@@ -115,9 +111,6 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - any load failure is "model could not be loaded"
             cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelLoadError(f"cannot load model {name or location!r}: {cause}") from exc
-        finally:
-            if bar_was_on:
-                transformers_logging.enable_progress_bar()
         loaded = model.loaded  # what load_model resolved: local path, device, dtype, quantization
         fingerprint = model_fingerprint(str(loaded.path), quantize=loaded.quantize, dtype=loaded.dtype)
         return cls(model, processor, name=name or location, fingerprint=fingerprint, default_frames=default_frames)
@@ -163,6 +156,39 @@ class Engine:
         """One vector per frame, (T, D_v): the mean of its patch features (for chapter boundaries)."""
         return encoded.features.float().mean(dim=1).cpu().numpy()
 
+    def with_tokens_per_frame(self, tokens_per_frame: int | None) -> Engine:
+        """The same weights showing the LLM `tokens_per_frame` tokens per frame (a per-call switch of the
+        model, so a server can honour it per request); self when unchanged. A bad count is a UsageError."""
+        import copy
+
+        from crosslmm_cli.modeling.configuration import square_side
+
+        if tokens_per_frame is None or tokens_per_frame == self.tokens_per_frame:
+            return self
+        grid = self.model.config.vision_grid_side
+        try:
+            side = square_side(int(tokens_per_frame), "tokens_per_frame")
+        except ValueError:
+            side = None
+        if side is None or side > grid:
+            raise UsageError(f"--tokens-per-frame must be a square number of at most {grid * grid}, not {tokens_per_frame}")
+        processor = copy.copy(self.processor)  # shares the tokenizer and image processor
+        processor.tokens_per_frame = int(tokens_per_frame)
+        return Engine(self.model, processor, name=self.name, fingerprint=self.fingerprint, default_frames=self.default_frames)
+
+    def prompt(self, encoded: EncodedVideo, question: str, *, history: Sequence[Turn] = (),
+               subtitles: Sequence[Subtitle] | None = None, system: str | None = None) -> str:
+        """The templated prompt for `question` about `encoded` (frame times, duration, segment, subtitles, history)."""
+        return self.processor.build_prompt(
+            question,
+            timestamps=[float(t) for t in encoded.timestamps],
+            duration=encoded.duration,
+            subtitles=list(subtitles) if subtitles else None,
+            history=list(history) or None,
+            system=system,
+            segment=encoded.segment,
+        )
+
     def answer(
         self,
         encoded: EncodedVideo,
@@ -171,31 +197,29 @@ class Engine:
         *,
         history: Sequence[Turn] = (),
         subtitles: Sequence[Subtitle] | None = None,
+        system: str | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Answer:
-        """Start answering `question` about `encoded`; iterate the result for text chunks."""
-        prompt = self.processor.build_prompt(
-            question,
-            timestamps=[float(t) for t in encoded.timestamps],
-            duration=encoded.duration,
-            subtitles=list(subtitles) if subtitles else None,
-            history=list(history) or None,
-            segment=encoded.segment,
-        )
+        """Start answering `question` about `encoded`; iterate the result for text chunks. Generation
+        stops at the next token once the result is closed, or once `cancelled()` says so."""
+        prompt = self.prompt(encoded, question, history=history, subtitles=subtitles, system=system)
         inputs = self.processor(text=prompt, num_frames=encoded.num_frames)
-        stats = GenerationStats(
-            frames=encoded.num_frames,
-            visual_tokens=self.visual_tokens(encoded.num_frames),
-            prompt_tokens=int(inputs["input_ids"].shape[1]),
-        )
-        return Answer(self, inputs, encoded, options, stats)
+        stats = self.new_stats(encoded, int(inputs["input_ids"].shape[1]))
+        return Answer(self, inputs, encoded, options, stats, cancelled=cancelled)
+
+    def new_stats(self, encoded: EncodedVideo, prompt_tokens: int) -> GenerationStats:
+        """The statistics of one answer before it starts: frames, visual and prompt tokens."""
+        return GenerationStats(frames=encoded.num_frames, visual_tokens=self.visual_tokens(encoded.num_frames),
+                               prompt_tokens=prompt_tokens)
 
 
 class Answer(Iterator[str]):
     """Text chunks of one answer as they are generated; `.text` and `.stats` once exhausted."""
 
     def __init__(self, engine: Engine, inputs: Any, encoded: EncodedVideo, options: GenerationOptions,
-                 stats: GenerationStats) -> None:
+                 stats: GenerationStats, *, cancelled: Callable[[], bool] | None = None) -> None:
         self._engine = engine
+        self._cancelled = cancelled
         self._inputs = inputs
         self._encoded = encoded
         self._options = options
@@ -220,7 +244,7 @@ class Answer(Iterator[str]):
         engine, options = self._engine, self._options
         stop = threading.Event()
         streamer = _TimedStreamer(engine.processor.tokenizer)
-        kwargs = _generate_kwargs(engine, options)
+        kwargs = generate_kwargs(engine, options)
         inputs = {name: tensor.to(engine.device) for name, tensor in self._inputs.items()}
         failure: list[BaseException] = []
 
@@ -231,7 +255,7 @@ class Answer(Iterator[str]):
                         **inputs,
                         video_features=self._encoded.features[None],
                         streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([_StopWhenAsked(stop)]),
+                        stopping_criteria=StoppingCriteriaList([_StopWhenAsked(stop, self._cancelled)]),
                         **kwargs,
                     )
             except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
@@ -285,13 +309,16 @@ def _ctrl_c_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _generate_kwargs(engine: Engine, options: GenerationOptions) -> dict[str, Any]:
-    """The tool's greedy settings (shared with eval: stop tokens, no video placeholder in answers), or sampling."""
+def generate_kwargs(engine: Engine, options: GenerationOptions) -> dict[str, Any]:
+    """The tool's greedy settings (shared with eval: stop tokens, no video placeholder in answers), or
+    sampling; and the tokens per frame when `engine` is a `with_tokens_per_frame` view."""
     from crosslmm_cli.engine.generation import greedy_kwargs
 
     kwargs = greedy_kwargs(engine.model, engine.processor, options.max_new_tokens)
     if options.do_sample:
         kwargs.update(do_sample=True, temperature=options.temperature, top_p=options.top_p, top_k=None)
+    if engine.tokens_per_frame != engine.model.config.tokens_per_frame:
+        kwargs["tokens_per_frame"] = engine.tokens_per_frame
     return kwargs
 
 
@@ -317,13 +344,15 @@ class _TimedStreamer(TextIteratorStreamer):
 
 
 class _StopWhenAsked(StoppingCriteria):
-    """Ends generation at the next token once `event` is set (the consumer stopped reading)."""
+    """Ends generation at the next token once `event` is set (the consumer stopped reading) or `cancelled()` is true."""
 
-    def __init__(self, event: threading.Event) -> None:
+    def __init__(self, event: threading.Event, cancelled: Callable[[], bool] | None = None) -> None:
         self.event = event
+        self.cancelled = cancelled
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        stop = self.event.is_set() or (self.cancelled is not None and self.cancelled())
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 def model_fingerprint(location: str, *, quantize: str, dtype: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crosslmm_cli.checkpoints.devices import check_device
+from crosslmm_cli.checkpoints.devices import check_device, check_quantize
 from crosslmm_cli.checkpoints.presets import DEFAULT_FRAMES
 from crosslmm_cli.errors import UsageError
 from crosslmm_cli.video.options import BACKENDS, DEFAULT_MAX_FRAMES, SamplingOptions
@@ -86,7 +86,7 @@ class GenerationOptions:
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """Which model and how to place it. `quantize=None` means 4bit on CUDA, none elsewhere."""
+    """Which model and how to place it. `quantize` "auto" (or None) means 4bit on CUDA, none elsewhere."""
 
     ref: str | None = None
     quantize: str | None = None
@@ -95,8 +95,8 @@ class ModelOptions:
     threads: int | None = None  # torch CPU threads; None: the tool's default policy
 
     def __post_init__(self) -> None:
-        if self.quantize not in (None, "4bit", "8bit", "none"):
-            raise UsageError(f"--quantize must be 4bit, 8bit or none, not {self.quantize!r}")
+        if self.quantize is not None:
+            check_quantize(self.quantize)
         check_device(self.device)
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be >= 1, not {self.threads}")

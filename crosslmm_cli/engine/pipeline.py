@@ -7,6 +7,7 @@ model lives, and fills the cache). A cache hit skips decoding and encoding altog
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import torch
 
     from crosslmm_cli.engine.inference import EncodedVideo, Engine
+    from crosslmm_cli.engine.memory_cache import MemoryFirstCache
     from crosslmm_cli.video import SamplingOptions
 
 
@@ -59,7 +61,8 @@ class PreparedVideo:
 
 class VideoPipeline:
     def __init__(
-        self, engine: Engine, frames: FrameOptions, *, cache: FeatureCache | None = None, subtitles: str = "auto"
+        self, engine: Engine, frames: FrameOptions, *, cache: FeatureCache | MemoryFirstCache | None = None,
+        subtitles: str = "auto",
     ) -> None:
         self.engine = engine
         self.frame_options = frames
@@ -70,8 +73,11 @@ class VideoPipeline:
         """The frames to decode (and the cache key's sampling): the options, else the model's default."""
         return self.frame_options.sampling(default_frames=self.engine.default_frames, frame_size=self.engine.frame_size)
 
-    def prepare(self, path: str) -> PreparedVideo:
-        """Cache lookup, else decode; plus subtitles. No model work: safe in the prefetch thread."""
+    def prepare(self, path: str, *, content: str | None = None) -> PreparedVideo:
+        """Cache lookup, else decode; plus subtitles. No model work: safe in the prefetch thread.
+
+        `content`: the sha256 of the file's bytes, to key the cache by content rather than by path
+        (an uploaded video lands in a new temporary file each time)."""
         from crosslmm_cli import video
 
         sampling = asdict(self.sampling())
@@ -79,7 +85,10 @@ class VideoPipeline:
         key = None
         if self.cache is not None:
             try:
-                key = CacheKey.for_video(path, sampling, self.engine.fingerprint)
+                if content is not None:
+                    key = CacheKey.for_content(content, os.path.getsize(path), sampling, self.engine.fingerprint)
+                else:
+                    key = CacheKey.for_video(path, sampling, self.engine.fingerprint)
             except OSError:
                 key = None  # missing or unreadable: sample_frames says so, naming the file
             hit = self.cache.get(key) if key is not None else None

@@ -24,11 +24,12 @@ from crosslmm_cli.tasks.video_tasks import (
     find_chapters,
     generate_text,
     title_chapters,
+    titled_chapters,
     video_fields,
 )
 
 __all__ = [
     "DESCRIBE_PROMPT", "TASKS", "TITLE_PROMPT", "Chapter", "ChapterOptions", "Hooks", "ManyVideosHooks", "TaskRunner",
     "ask_video", "chapter_frames", "chapterize_video", "describe_video", "detect_chapters", "find_chapters",
-    "generate_text", "run_task_over_videos", "title_chapters", "video_fields",
+    "generate_text", "run_task_over_videos", "title_chapters", "titled_chapters", "video_fields",
 ]

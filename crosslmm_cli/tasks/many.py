@@ -2,8 +2,9 @@
 
 `run_task_over_videos` is what `describe`, `batch` (and any other caller) use, for one video or
 ten thousand: inputs already done in the results log are skipped; the model is loaded only if
-some input is left; the next video is decoded while the model works on this one; an input that
-runs out of accelerator memory is retried once with half its frames. Where text and notes go is
+some input is left and one of them is a video (`check_inputs`, before anything loads); the next
+video is decoded while the model works on this one; an input that runs out of accelerator memory
+is retried once with half its frames. Where text and notes go is
 the caller's choice (`ManyVideosHooks`): the CLI streams to the terminal or writes JSON Lines.
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from crosslmm_cli.batch import BatchProgress, BatchSummary, ResultsLog, plan_batch, run_batch
 from crosslmm_cli.tasks.chapters import ChapterOptions
 from crosslmm_cli.tasks.video_tasks import TaskRunner, chapter_frames
+from crosslmm_cli.video.paths import check_local_file
 
 if TYPE_CHECKING:
     from crosslmm_cli.engine import FrameOptions, GenerationOptions, GenerationStats, PreparedVideo, VideoPipeline
@@ -58,10 +60,16 @@ def run_task_over_videos(
     """
     question = prompt if task == "ask" else None
     todo, _, _ = plan_batch(inputs, task=task, question=question, log=log, retry_failed=retry_failed)
+    known_bad = check_inputs(todo)
     runner = None
-    if todo:
+    if len(known_bad) < len(todo):
         pipeline = load_pipeline(chapter_frames(frames) if task == "chapterize" else frames)
         runner = TaskRunner(pipeline, task, prompt, generation, chapter_options, on_stats=hooks.on_stats)
+
+    def prepare(path: str) -> PreparedVideo:
+        if path in known_bad:
+            raise known_bad[path]
+        return runner.pipeline.prepare(path)
 
     def process(path: str, prepared: PreparedVideo) -> dict[str, Any]:
         if hooks.on_video is not None:
@@ -81,7 +89,7 @@ def run_task_over_videos(
         inputs,
         task=task,
         question=question,
-        prepare=lambda path: runner.pipeline.prepare(path),
+        prepare=prepare,
         process=process,
         log=log,
         emit=emit,
@@ -90,3 +98,26 @@ def run_task_over_videos(
         retry_failed=retry_failed,
         progress=progress,
     )
+
+
+def check_inputs(paths: Sequence[str]) -> dict[str, BaseException]:
+    """The inputs that cannot be used, found before any model loads: path -> the error they fail with.
+
+    Every path gets the checks that need no decoder (a URL, no such file, a directory, not
+    readable, empty: a stat and a one-byte read each, so ten thousand cost nothing). The inputs
+    are also probed (one `ffmpeg -i`) up to the first that is a video, so that the model loads
+    only when there is something for it to do; the rest are probed as they are decoded.
+    """
+    from crosslmm_cli.video import probe
+
+    bad: dict[str, BaseException] = {}
+    found_a_video = False
+    for path in paths:
+        try:
+            check_local_file(path)
+            if not found_a_video:
+                probe(path)
+                found_a_video = True
+        except Exception as exc:  # noqa: BLE001 - becomes this input's failed record
+            bad[path] = exc
+    return bad

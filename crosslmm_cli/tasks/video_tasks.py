@@ -88,18 +88,20 @@ def generate_text(
 
 def describe_video(
     pipeline: VideoPipeline, prepared: PreparedVideo, generation: GenerationOptions, *,
-    prompt: str = DESCRIBE_PROMPT, hooks: Hooks = Hooks(),
+    prompt: str = DESCRIBE_PROMPT, hooks: Hooks = Hooks(), encoded: EncodedVideo | None = None,
 ) -> dict[str, Any]:
-    encoded = pipeline.encode(prepared)
+    """The describe record's fields; `encoded` when the caller has already encoded `prepared`."""
+    encoded = encoded or pipeline.encode(prepared)
     text = generate_text(pipeline, prepared, encoded, prompt, generation, hooks)
     return {"text": text, **video_fields(pipeline, prepared, encoded)}
 
 
 def ask_video(
     pipeline: VideoPipeline, prepared: PreparedVideo, question: str, generation: GenerationOptions, *,
-    hooks: Hooks = Hooks(),
+    hooks: Hooks = Hooks(), encoded: EncodedVideo | None = None,
 ) -> dict[str, Any]:
-    encoded = pipeline.encode(prepared)
+    """The ask record's fields; `encoded` when the caller has already encoded `prepared` (several questions)."""
+    encoded = encoded or pipeline.encode(prepared)
     text = generate_text(pipeline, prepared, encoded, question, generation, hooks)
     return {"text": text, **video_fields(pipeline, prepared, encoded)}
 
@@ -123,12 +125,25 @@ def title_chapters(
     return titled
 
 
+def titled_chapters(
+    pipeline: VideoPipeline, prepared: PreparedVideo, encoded: EncodedVideo, options: ChapterOptions,
+    generation: GenerationOptions, *, check: Callable[[list[Chapter]], None] | None = None, hooks: Hooks = Hooks(),
+) -> list[Chapter]:
+    """Boundaries, then a title for each; `check` sees the boundaries first (YouTube's rules), before
+    any time goes into titles."""
+    chapters = find_chapters(pipeline, encoded, options)
+    if check is not None:
+        check(chapters)
+    return title_chapters(pipeline, prepared, encoded, chapters, generation, hooks)
+
+
 def chapterize_video(
     pipeline: VideoPipeline, prepared: PreparedVideo, options: ChapterOptions, generation: GenerationOptions, *,
-    hooks: Hooks = Hooks(),
+    hooks: Hooks = Hooks(), encoded: EncodedVideo | None = None,
 ) -> dict[str, Any]:
-    encoded = pipeline.encode(prepared)
-    chapters = title_chapters(pipeline, prepared, encoded, find_chapters(pipeline, encoded, options), generation, hooks)
+    """The chapterize record's fields; `encoded` when the caller has already encoded `prepared`."""
+    encoded = encoded or pipeline.encode(prepared)
+    chapters = titled_chapters(pipeline, prepared, encoded, options, generation, hooks=hooks)
     return {"chapters": chapters_as_dicts(chapters), **video_fields(pipeline, prepared, encoded)}
 
 

@@ -190,7 +190,7 @@ def teacher_pass(trainable: Any, videos: list[Path], settings: DistillSettings, 
 
 def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = None) -> DistillResult:
     """Run (or resume) self-distillation; the student lands in `settings.output`."""
-    from crosslmm_cli.checkpoints.convert import native_tokens_per_frame
+    from crosslmm_cli.checkpoints.convert import onevision_tokens_per_frame
     from crosslmm_cli.modeling.stop_tokens import set_stop_tokens
     from crosslmm_cli.training.dataset import pad_batch
     from crosslmm_cli.training.frame_cache import FrameLoader
@@ -221,8 +221,7 @@ def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = N
     set_stop_tokens(trainable.model.generation_config, trainable.processor.tokenizer)
     config = trainable.model.config
     teacher = TeacherSettings(
-        tokens_per_frame=settings.teacher_tokens_per_frame
-        or min(native_tokens_per_frame(config.vision_image_size, config.vision_config.patch_size), config.vision_grid_side ** 2),
+        tokens_per_frame=settings.teacher_tokens_per_frame or onevision_tokens_per_frame(config),
         pooling=settings.teacher_pooling, max_new_tokens=settings.max_answer_tokens, top_k=settings.top_k)
     if config.tokens_per_frame >= teacher.tokens_per_frame:
         raise TrainingSetupError(

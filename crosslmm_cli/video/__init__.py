@@ -41,7 +41,7 @@ from crosslmm_cli.video.options import SamplingOptions
 if TYPE_CHECKING:
     from crosslmm_cli.video.frames import Frames
     from crosslmm_cli.video.packet_index import FrameIndex
-    from crosslmm_cli.video.sampling import probe, sample_frames
+    from crosslmm_cli.video.sampling import probe, probe_readable, sample_frames
     from crosslmm_cli.video.selection import Selection, select_frames
 
 _LAZY = {
@@ -50,6 +50,7 @@ _LAZY = {
     "Selection": "crosslmm_cli.video.selection",
     "select_frames": "crosslmm_cli.video.selection",
     "probe": "crosslmm_cli.video.sampling",
+    "probe_readable": "crosslmm_cli.video.sampling",
     "sample_frames": "crosslmm_cli.video.sampling",
 }
 
@@ -78,6 +79,7 @@ __all__ = [
     "VideoPermissionError",
     "ffmpeg_executable",
     "probe",
+    "probe_readable",
     "sample_frames",
     "select_frames",
 ]

@@ -6,8 +6,10 @@ videos with this one walk and this one list of suffixes, so they find the same f
 Files are taken as given (whatever their extension: the user named them); directories are
 walked recursively for video extensions, in sorted order, following symlinks but never the same
 directory twice (symlink loops end); `-` reads more paths from stdin, one per line, so
-`find . -name '*.mp4' | crosslmm describe --jsonl -` works. Missing paths are kept: they become
-failed records with a clear error instead of silently vanishing.
+`find . -name '*.mp4' | crosslmm describe --jsonl -` works. A line from stdin is a path exactly as
+written, less its line ending (`\n` or `\r\n`): a name may begin or end with a space, so spaces
+are kept (a missing path says so when the path without them exists); blank lines are skipped.
+Missing paths are kept: they become failed records with a clear error instead of silently vanishing.
 """
 
 from __future__ import annotations

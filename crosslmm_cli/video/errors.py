@@ -18,11 +18,19 @@ class VideoError(Exception):
     def __init__(self, path: str | Path, detail: str | None = None) -> None:
         self.path = str(path)
         self.detail = detail
-        message = f"{self.path}: {self.cause}"
+        message = f"{shown_path(self.path)}: {self.cause}"
         if detail:
-            message += f" ({detail})"
-        # One line, whatever the detail contained (ffmpeg messages can carry newlines).
-        super().__init__(" ".join(message.split()))
+            # One line, whatever the detail contained (ffmpeg messages can carry newlines).
+            message += f" ({' '.join(detail.split())})"
+        super().__init__(message)
+
+
+def shown_path(path: str) -> str:
+    """`path` as an error names it: as given, quoted when spaces at its ends or a control
+    character would otherwise be invisible or break the line."""
+    if path != path.strip() or any(ord(c) < 32 for c in path):
+        return repr(path)
+    return path
 
 
 class RemoteInputError(VideoError):

@@ -102,5 +102,13 @@ _DAMAGE = re.compile(
 
 
 def problem_lines(log: str) -> list[str]:
-    """The lines of an ffmpeg / libav log that report missing or damaged data."""
-    return [line.strip() for line in log.splitlines() if _DAMAGE.search(line)]
+    """The lines of an ffmpeg / libav log that report missing or damaged data.
+
+    ffmpeg's own report of the input (`Input #0, mp4, from 'PATH':` and the indented Duration,
+    Stream and metadata lines under it) is left out: it names the file and its tags, and a file
+    in a folder called `truncated/` or titled "corrupt" is not damaged for that.
+    """
+    return [
+        line.strip() for line in log.splitlines()
+        if _DAMAGE.search(line) and not line[:1].isspace() and not line.startswith(("Input #", "Output #"))
+    ]

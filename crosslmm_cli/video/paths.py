@@ -25,7 +25,7 @@ def check_local_file(path: str | os.PathLike[str]) -> str:
     try:
         st = os.stat(text)
     except FileNotFoundError:
-        raise errors.VideoNotFoundError(text) from None
+        raise errors.VideoNotFoundError(text, _stripped_exists(text)) from None
     except PermissionError:
         raise errors.VideoPermissionError(text) from None
     except (NotADirectoryError, OSError) as exc:
@@ -45,3 +45,11 @@ def check_local_file(path: str | os.PathLike[str]) -> str:
     if st.st_size == 0:
         raise errors.EmptyVideoError(text, "0 bytes")
     return text
+
+
+def _stripped_exists(text: str) -> str | None:
+    """For a missing path with spaces at its ends (pasted, indented): say so if the path without them exists."""
+    stripped = text.strip()
+    if stripped and stripped != text and os.path.exists(stripped):
+        return f"{stripped!r} exists: paths are taken exactly as written, spaces included"
+    return None

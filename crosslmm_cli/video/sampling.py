@@ -66,6 +66,37 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     return probe_file(text).info
 
 
+def probe_readable(path: str | os.PathLike[str], *, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[VideoInfo, str | None]:
+    """What decoding `path` will find: its info with the duration and frame count of the part
+    that can be read, and the truncation note `sample_frames` warns with (None for a healthy file).
+
+    `probe` reports the header, which a truncated download still has whole; this indexes the
+    packets (as the ffmpeg backend does) when the demuxer complained, so `crosslmm info` and
+    `describe` agree on a damaged file.
+    """
+    text = check_local_file(path)
+    image = open_image(text)
+    if image is not None:
+        try:
+            return image_info(text, image)[0], None
+        finally:
+            image.close()
+    probed = probe_file(text, timeout_s=timeout_s)
+    if not probed.problems:
+        return probed.info, None
+    packets, problems = probed.packets, list(probed.problems)
+    if not probed.packets_complete:
+        packets, stderr, timed_out = list_packets(text, timeout_s=timeout_s)
+        if timed_out:
+            raise errors.DecodeTimeoutError(text, f"indexing took over {timeout_s:g} s")
+        problems += problem_lines(stderr)
+    index = frame_index_from_packets(packets)
+    if index is None:
+        raise errors.CorruptVideoError(text, "no video packet has a timestamp")
+    note = _truncation_note(probed, index.end, problems)
+    return probed.info.with_index(duration=index.end, num_frames=len(index)), note
+
+
 def sample_frames(
     path: str | os.PathLike[str],
     *,
@@ -292,4 +323,4 @@ def _final_error(path: str, options: SamplingOptions, failures: list[_Failure]) 
     return errors.CorruptVideoError(path, f"{tried}: {reason}")
 
 
-__all__ = ["backend_order", "decord_unsuitable", "probe", "sample_frames"]
+__all__ = ["backend_order", "decord_unsuitable", "probe", "probe_readable", "sample_frames"]

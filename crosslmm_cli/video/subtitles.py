@@ -8,8 +8,11 @@ setting). Bitmap tracks (DVD, PGS) cannot become text and are skipped.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,16 +98,44 @@ def find_sidecar(video: Path) -> Path | None:
 
 
 def extract_embedded(video: Path, *, ffmpeg: str, timeout_s: float = 120.0) -> Subtitles | None:
-    """The first subtitle track as text via ffmpeg, or None when there is no text track."""
+    """The first subtitle track as text via ffmpeg, or None when there is no text track.
+
+    Remembered per file (real path, size, mtime) for the process's life: a warm server asks about
+    the same few files again and again, and each look costs an ffmpeg run."""
+    try:
+        st = os.stat(video)
+        key = (str(video), os.path.realpath(video), st.st_size, st.st_mtime_ns, ffmpeg)
+    except OSError:
+        key = None
+    with _EMBEDDED_LOCK:
+        if key is not None and key in _EMBEDDED:
+            _EMBEDDED.move_to_end(key)
+            return _EMBEDDED[key]
+    found, settled = _extract_embedded(video, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    if key is not None and settled:  # a timeout may go better next time
+        with _EMBEDDED_LOCK:
+            _EMBEDDED[key] = found
+            while len(_EMBEDDED) > _EMBEDDED_ENTRIES:
+                _EMBEDDED.popitem(last=False)
+    return found
+
+
+_EMBEDDED: OrderedDict[tuple, Subtitles | None] = OrderedDict()
+_EMBEDDED_LOCK = threading.Lock()
+_EMBEDDED_ENTRIES = 256
+
+
+def _extract_embedded(video: Path, *, ffmpeg: str, timeout_s: float) -> tuple[Subtitles | None, bool]:
+    """(the track or None, whether that is the answer for this file rather than a timeout)."""
     command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(video), "-map", "0:s:0", "-f", "webvtt", "-"]
     try:
         result = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        return None
+        return None, False
     if result.returncode != 0:
-        return None  # no subtitle stream, or a bitmap one that cannot be converted to text
+        return None, True  # no subtitle stream, or a bitmap one that cannot be converted to text
     cues = parse_subtitles(result.stdout.decode("utf-8", errors="replace"))
-    return Subtitles(f"{video} (embedded track)", tuple(cues)) if cues else None
+    return (Subtitles(f"{video} (embedded track)", tuple(cues)) if cues else None), True
 
 
 def load_subtitles(video: Path, mode: str, *, ffmpeg: str | None = None) -> Subtitles | None:

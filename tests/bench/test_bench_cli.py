@@ -141,3 +141,64 @@ def test_small_models_run_on_one_cpu_thread_by_default(app):
         assert json.loads(result.stdout)["environment"]["torch_threads"] == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_bench_video_rows_use_only_the_requested_frame_counts(monkeypatch, tmp_path):
+    """Issue 14, item 9: `bench video --frames 8` still printed 32-frame rows (cold cache, 1 min) and 8-frame batch rows."""
+    from crosslmm_cli.bench import video as video_bench
+
+    cases = []
+    monkeypatch.setattr(video_bench, "ensure_media", lambda folder: {"hour": "h.mp4", "minute": "m.mp4", "clip": "c.mp4"})
+    monkeypatch.setattr(video_bench, "_run_case", lambda case, repeats: cases.append(case) or {"seconds": 0.0, "cpu_s": 0.0})
+    for counts in ((8,), (16, 64)):
+        cases.clear()
+        rows = video_bench.run_video_benchmark(cache_dir=tmp_path, frame_counts=counts, repeats=1)
+        assert {row["frames"] for row in rows} - {None} <= set(counts), rows
+        assert {case["frames"] for case in cases if "frames" in case} <= set(counts), cases
+    default = video_bench.run_video_benchmark(cache_dir=tmp_path, repeats=1)  # the rows docs/benchmarks.md shows
+    assert [row["frames"] for row in default if "cold" in row["video"]] == [32, 32, 32]
+    assert [row["frames"] for row in default if row["method"].startswith("batch")] == [8, 8]
+
+
+@pytest.mark.parametrize("model", ["models/demo", "tiny"])
+def test_bench_model_derives_the_baseline_from_the_models_encoder(app, model):
+    """Issue 14, item 9: `bench model -m models/demo` failed ("196 tokens per frame exceed ... 64")
+    until --baseline-tokens-per-frame was given. The baseline is LLaVA-OneVision's count for the
+    model's own encoder (its grid halved, at most all of it)."""
+    from pathlib import Path
+
+    from crosslmm_cli.bench.build import shape_config
+    from crosslmm_cli.checkpoints.convert import onevision_tokens_per_frame
+    from crosslmm_cli.checkpoints.loader import checkpoint_config, open_checkpoint
+
+    root = Path(__file__).resolve().parents[2]
+    path = str(root / model) if "/" in model else model
+    config = shape_config(model) if "/" not in model else checkpoint_config(*open_checkpoint(path))
+    expected = onevision_tokens_per_frame(config)
+    assert 1 < expected <= config.vision_grid_side**2
+    result = invoke(app, ["bench", "model", "-m", path, "--frames", "2", "--tokens-per-frame", "1", "--weights", "32bit",
+                          "--repeats", "1", "--min-time", "0", "--decode-tokens", "0", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [row["method"] for row in data["rows"]] == ["crosslmm-1", f"baseline-{expected}"]
+    assert data["options"]["baseline_tokens_per_frame"] == expected
+
+
+def test_bench_model_on_a_checkpoint_prints_no_transformers_progress_bar(app):
+    """Issue 14, item 10: "Loading weights: 100%|####|" appeared on stderr in `bench model -m models/demo`."""
+    from pathlib import Path
+
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.enable_progress_bar()  # as in a fresh process
+    try:
+        demo = str(Path(__file__).resolve().parents[2] / "models" / "demo")
+        result = invoke(app, ["bench", "model", "-m", demo, "--frames", "2", "--tokens-per-frame", "1", "--weights",
+                              "32bit", "--repeats", "1", "--min-time", "0", "--decode-tokens", "0", "--device", "cpu",
+                              "--json", "--quiet"])
+    finally:
+        if not was_on:
+            transformers_logging.disable_progress_bar()
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

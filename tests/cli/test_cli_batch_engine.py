@@ -109,6 +109,37 @@ def test_ctrl_c_drops_the_current_record_and_reports_interrupted(tmp_path):
     assert "run the same command again" in summary.describe()
 
 
+def test_ctrl_c_without_a_results_file_does_not_promise_a_resume():
+    """Issue 14, item 5: `describe` (records to stdout only) said "run the same command again to resume"."""
+
+    def process(path, _):
+        raise KeyboardInterrupt
+
+    summary = run_batch(["a", "b"], task="describe", prepare=str, process=process)
+    text = summary.describe()
+    assert summary.interrupted and not summary.resumable
+    assert "run the same command again" not in text
+    assert "a rerun starts over" in text and "--output FILE" in text
+
+
+def test_describe_interrupted_says_a_rerun_starts_over(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli_fixtures import make_video
+    from crosslmm_cli.cli import app
+    from crosslmm_cli.tasks.video_tasks import TaskRunner
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TaskRunner, "__call__", interrupted)
+    video = make_video(tmp_path / "v.mp4", ("red", 1))
+    result = CliRunner().invoke(app, ["describe", "--model", "demo", str(video)])
+    assert result.exit_code == 130
+    [line] = [ln for ln in result.stderr.splitlines() if ln.startswith("interrupted:")]
+    assert "run the same command again" not in line and "a rerun starts over" in line
+
+
 def test_decoding_the_next_input_overlaps_processing_this_one():
     events = []
     lock = threading.Lock()

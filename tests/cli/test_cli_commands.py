@@ -221,9 +221,7 @@ def test_batch_output_resumes_and_retries_failed_inputs(videos, tiny_checkpoint,
         (videos / "missing.mp4").unlink()
     assert third.exit_code == 0 and "1 done, 1 skipped, 0 failed" in third.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["path"], r["ok"]) for r in records] == [
-        (str(videos / "a.mp4"), True), (str(videos / "missing.mp4"), False), (str(videos / "missing.mp4"), True)
-    ]
+    assert [(r["path"], r["ok"]) for r in records] == [(str(videos / "a.mp4"), True), (str(videos / "missing.mp4"), True)]
     assert all(r["question"] == "What?" and r["task"] == "ask" for r in records)
 
 
@@ -280,7 +278,29 @@ def test_info_prints_the_probe(videos):
     assert broken.exit_code == 1 and broken.stdout == "" and "broken.mp4" in broken.stderr
 
 
-def test_model_comes_from_flag_then_settings_then_environment(videos, tiny_checkpoint, tmp_path, monkeypatch):
+def test_info_on_a_truncated_file_says_what_the_decoder_finds(tmp_path):
+    """Issue 14, item 7: info reported the header's 10.5 s and no warning; describe saw 5.6 s, partial."""
+    from crosslmm_cli.video import sample_frames
+
+    whole = tmp_path / "whole.mp4"  # the index first (faststart), then 8 s of pictures that do not compress away
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=8", "-c:v",
+                    "libx264", "-preset", "veryfast", "-g", "25", "-movflags", "+faststart", str(whole)], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    result = runner.invoke(app, ["info", str(cut), "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    decoded = sample_frames(cut, num_frames=4, backend="ffmpeg")
+    assert decoded.partial and shown["partial"] is True
+    assert shown["duration"] == pytest.approx(decoded.info.duration) and shown["duration"] < 6.0
+    assert shown["num_frames"] == decoded.info.num_frames
+    [warning] = result.stderr.strip().splitlines()
+    assert warning.startswith(f"warning: {cut}: truncated or corrupt; only the first ") and "of 8.0 s" in warning
+    healthy = json.loads(runner.invoke(app, ["info", str(whole), "--json"]).stdout)
+    assert healthy["partial"] is False and healthy["duration"] == pytest.approx(8.0, abs=0.1)
+
+
+def test_model_comes_from_flag_then_environment_then_settings(videos, tiny_checkpoint, tmp_path, monkeypatch):
     from crosslmm_cli.checkpoints.settings import settings_path
 
     other = tmp_path / "other-ckpt"
@@ -292,12 +312,12 @@ def test_model_comes_from_flag_then_settings_then_environment(videos, tiny_check
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)["model"]
 
-    monkeypatch.setenv("CROSSLMM_MODEL", str(tiny_checkpoint))
-    assert model_used() == str(tiny_checkpoint)
     settings_path().parent.mkdir(parents=True, exist_ok=True)
     settings_path().write_text(f'model = "{other}"\n')
     assert model_used() == str(other)
-    assert model_used("--model", str(tiny_checkpoint)) == str(tiny_checkpoint)
+    monkeypatch.setenv("CROSSLMM_MODEL", str(tiny_checkpoint))
+    assert model_used() == str(tiny_checkpoint)
+    assert model_used("--model", str(other)) == str(other)
 
 
 def test_backend_flag_chooses_the_decoder_and_bad_names_are_usage_errors(videos, tiny_checkpoint, monkeypatch):

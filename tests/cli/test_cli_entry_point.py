@@ -54,7 +54,8 @@ def test_exit_codes_usage_2_model_3(tmp_path):
     assert usage.returncode == 2 and usage.stdout == ""
     assert usage.stderr.strip() == "error: --frames and --fps exclude each other"
     assert run("ask", "--nope").returncode == 2
-    model = run("ask", "v.mp4", "q", "--model", tmp_path)
+    clip = Path(__file__).resolve().parents[2] / "models" / "demo" / "examples" / "circle.mp4"  # inputs are checked first
+    model = run("ask", clip, "q", "--model", tmp_path)
     assert model.returncode == 3 and model.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'config.json'}: ")
 
 

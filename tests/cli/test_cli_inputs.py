@@ -36,3 +36,25 @@ def test_stdin_paths_files_as_given_and_missing_paths_kept(tmp_path):
     stdin = io.StringIO(f"{tmp_path / 'clip.dat'}\n\n{tmp_path / 'd'}\r\n{tmp_path / 'missing.mp4'}\n")
     found = discover_inputs(["-"], stdin=stdin)
     assert found == [str(tmp_path / "clip.dat"), str(tmp_path / "d" / "x.mp4"), str(tmp_path / "missing.mp4")]
+
+
+def test_a_stdin_path_with_leading_spaces_is_named_once_and_the_rule_said(tmp_path, monkeypatch):
+    """Issue 14, item 6: `  corpus/vp9.webm` gave `error:   corpus/vp9.webm: corpus/vp9.webm: no such file`."""
+    from typer.testing import CliRunner
+
+    from crosslmm_cli.cli import app
+
+    touch(tmp_path / "corpus" / "vp9.webm")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["describe", "-"], input="  corpus/vp9.webm\n")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: '  corpus/vp9.webm': no such file")
+    assert line.count("corpus/vp9.webm") == 2  # the path as given, and the one that exists, in the hint
+    assert "'corpus/vp9.webm' exists: paths are taken exactly as written" in line
+
+
+def test_stdin_lines_lose_only_their_line_ending(tmp_path):
+    touch(tmp_path / " lead.mp4")
+    stdin = io.StringIO(f"{tmp_path}/ lead.mp4\r\n{tmp_path}/tail.mp4 \n")
+    assert discover_inputs(["-"], stdin=stdin) == [f"{tmp_path}/ lead.mp4", f"{tmp_path}/tail.mp4 "]

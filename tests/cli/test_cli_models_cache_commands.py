@@ -90,7 +90,7 @@ def test_cache_info_and_clear(tmp_path):
         (["ask", "v.mp4", "q", "--frames", "4", "--fps", "1"], "error: --frames and --fps exclude each other"),
         (["ask", "v.mp4", "q", "--start", "1:xx"], "error: not a time: '1:xx'"),
         (["ask", "v.mp4", "q", "--start", "20", "--end", "0:10"], "error: --end (10 s) must come after --start (20 s)"),
-        (["ask", "v.mp4", "q", "--quantize", "3bit"], "error: --quantize must be 4bit, 8bit or none, not '3bit'"),
+        (["ask", "v.mp4", "q", "--quantize", "3bit"], "error: --quantize must be auto, 4bit, 8bit or none, not '3bit'"),
         (["ask", "v.mp4", "q", "--quiet", "--verbose"], "error: --quiet and --verbose exclude each other"),
         (["ask", "v.mp4", "q", "--device", "gpu"], "error: --device must be auto, cpu, cuda or cuda:N, not 'gpu'"),
         (["ask", "v.mp4"], "error: no question given"),

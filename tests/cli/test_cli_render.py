@@ -40,3 +40,21 @@ def test_progress_bar_with_eta_only_on_a_terminal():
     run_batch(["a.mp4", "b.mp4"], task="describe", prepare=str, process=lambda p, x: {}, progress=progress)
     shown = term.file.getvalue()
     assert "2/2" in shown and "ETA" in shown and "0 failed" in shown
+
+
+def test_no_color_removes_every_style_not_only_colour(monkeypatch):
+    """Issue 14, item 10: with NO_COLOR=1, rich kept bold and dim (notes, the chat prompt, Markdown)."""
+    from crosslmm_cli.cli.terminal import make_console
+
+    def printed(**kwargs):
+        console = make_console(file=io.StringIO(), force_terminal=True, **kwargs)
+        console.print("a note", style="dim")
+        console.print("[bold]> [/]", end="")
+        return console.file.getvalue()
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert "\x1b[2m" in printed() and "\x1b[1m" in printed()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert printed() == "a note\n> "
+    answer = stream(AnswerRenderer(make_console(file=io.StringIO(), force_terminal=True, width=60)), ["A **red** square."])
+    assert not re.search(r"\x1b\[[0-9;]*m", answer) and "A red square." in answer

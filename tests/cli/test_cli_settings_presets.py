@@ -15,14 +15,15 @@ def write_settings(text):
     return path
 
 
-def test_model_choice_order_flag_settings_env_demo(monkeypatch):
+def test_model_choice_order_flag_env_settings_demo(monkeypatch):
+    """Issue 14: the settings file beat $CROSSLMM_MODEL, the reverse of the usual order."""
     assert choose_model(None, Settings()) == ModelChoice("demo", "default")
-    monkeypatch.setenv("CROSSLMM_MODEL", "from-env")
-    assert choose_model(None, Settings()) == ModelChoice("from-env", "env")
     write_settings('model = "from-settings"\ncache_max_gb = 2\n')
     settings = load_settings()
     assert settings.cache_max_gb == 2
     assert choose_model(None, settings) == ModelChoice("from-settings", "settings")
+    monkeypatch.setenv("CROSSLMM_MODEL", "from-env")
+    assert choose_model(None, settings) == ModelChoice("from-env", "env")
     assert choose_model("from-flag", settings) == ModelChoice("from-flag", "flag")
 
 

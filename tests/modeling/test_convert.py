@@ -108,3 +108,30 @@ def test_converting_something_else_fails_with_a_clear_message(tmp_path):
         convert_llava_onevision(tmp_path, tmp_path / "out")
     with pytest.raises(CheckpointError, match="file is missing"):
         convert_llava_onevision(tmp_path / "nowhere", tmp_path / "out")
+
+
+@pytest.fixture
+def transformers_bars_on():
+    """transformers' progress bars enabled, as in a fresh process (another test may have turned them off)."""
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.enable_progress_bar()
+    yield
+    if not was_on:
+        transformers_logging.disable_progress_bar()
+
+
+def test_convert_command_shows_our_progress_not_transformers_bars(tmp_path, transformers_bars_on):
+    """Issue 14, item 10: `crosslmm convert` printed transformers' "Loading weights" / writing bars."""
+    from typer.testing import CliRunner
+
+    from crosslmm_cli.cli import app
+
+    write_llava_checkpoint(tmp_path / "llava", "even-grid")
+    result = CliRunner().invoke(app, ["convert", str(tmp_path / "llava"), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(tmp_path / "out")
+    assert result.stderr.strip() == f"converting {tmp_path / 'llava'} to CrossLMM in {tmp_path / 'out'} ..."
+    quiet = CliRunner().invoke(app, ["convert", str(tmp_path / "llava"), str(tmp_path / "out2"), "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""

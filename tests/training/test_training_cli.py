@@ -64,6 +64,10 @@ def test_train_then_eval(app, colour_data, tiny_model_dir, tmp_path):
     assert report["accuracy"] == pytest.approx(report["correct"] / 5, abs=1e-6)
     assert report["tasks"]["colour"]["n"] == 4 and report["tasks"]["open"]["n"] == 1
     assert "missing.mp4" in result.stderr and "accuracy" in result.stderr  # the warning and the table
+    quiet = invoke(app, "eval", "--data", colour_data / "eval.jsonl", "--model", tmp_path / "out", "--frames", "2",
+                   "--max-new-tokens", "4", "--quiet")  # issue 14, item 10: --quiet without --json printed nothing
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stdout == f"accuracy {100 * report['accuracy']:.1f}% ({report['correct']} of 5)\n"
 
 
 def test_errors_are_one_line_with_an_exit_code(app, colour_data, tiny_model_dir, tmp_path):

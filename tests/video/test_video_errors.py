@@ -206,3 +206,22 @@ def test_errors_are_all_video_errors():
     assert len(names) == 14
     for name in names:
         assert issubclass(getattr(video, name), VideoError)
+
+
+def test_ffmpegs_report_of_the_input_is_not_damage_even_when_the_path_says_truncated():
+    """A file under a folder named `..._truncated_...` was reported damaged: the `Input #0 ... from 'PATH'`
+    line and the metadata under it echo names, not decoder complaints."""
+    from crosslmm_cli.video.ffmpeg_binary import problem_lines
+
+    log = (
+        "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from '/tmp/test_truncated_file_0/whole.mp4':\n"
+        "  Metadata:\n"
+        "    title           : a corrupt recording\n"
+        "  Duration: 00:00:08.00, start: 0.000000, bitrate: 300 kb/s\n"
+        "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55] stream 0, offset 0x1f2c: partial file\n"
+        "[h264 @ 0x56] Invalid NAL unit size (276 > 216).\n"
+    )
+    assert problem_lines(log) == [
+        "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55] stream 0, offset 0x1f2c: partial file",
+        "[h264 @ 0x56] Invalid NAL unit size (276 > 216).",
+    ]
