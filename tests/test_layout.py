@@ -21,9 +21,10 @@ GROUND = {"errors", "units", "lazy"}  # the ground floor: every package may impo
 MAY_IMPORT: dict[str, set[str]] = {
     "__main__": {"cli"},
     "cli": GROUND | {"video", "modeling", "checkpoints", "engine", "batch", "tasks", "training", "synthetic", "bench",
-                     "serve", "client", "crosslmm_cli"},
+                     "serve", "distributed", "client", "crosslmm_cli"},
     "bench": GROUND | {"video", "modeling", "checkpoints", "engine", "batch", "tasks", "training", "client"},
     "serve": GROUND | {"video", "modeling", "checkpoints", "engine", "batch", "tasks", "client"},
+    "distributed": GROUND | {"video", "modeling", "checkpoints", "engine", "batch", "tasks"},
     "tasks": GROUND | {"video", "modeling", "checkpoints", "engine", "batch"},
     "training": GROUND | {"video", "modeling", "checkpoints", "engine"},
     "engine": GROUND | {"video", "modeling", "checkpoints"},
