@@ -87,7 +87,8 @@ def quiet_data(verbose: bool) -> None:
     context.print_on_execution_start = verbose
     context.enable_auto_log_stats = False
     context.raise_original_map_exception = True  # a worker's CrossLMMError reaches the driver as itself
-    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
+    # CRITICAL: Ray Data logs a worker's failure with its whole traceback at ERROR; the run reports it in one line.
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.CRITICAL)
 
 
 @contextlib.contextmanager

@@ -16,8 +16,10 @@ the run stops with an error (the records so far stay, and the same command does 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -27,7 +29,7 @@ from crosslmm_cli.batch import BatchProgress, BatchSummary, ResultsLog, plan_bat
 from crosslmm_cli.distributed.cluster import ray_cluster
 from crosslmm_cli.distributed.resources import Placement, RayOptions, place
 from crosslmm_cli.distributed.stages import EXIT_ONCE_ENV, AnswerVideos, TaskJob, decode_row
-from crosslmm_cli.errors import ClusterError, CrossLMMError, first_line, from_wire
+from crosslmm_cli.errors import ClusterError, CrossLMMError, first_line, from_wire, wire_code
 from crosslmm_cli.tasks.many import task_frames, task_question
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 
 #: Inputs per Ray Data block at most this many blocks: beyond it, a decode task decodes several in turn.
 MAX_BLOCKS = 2000
+#: The last line of a worker's traceback when one of our errors stopped it.
+_OUR_ERROR_LINE = re.compile(r"^(crosslmm_cli(?:\.\w+)*)\.(\w+): (.+)$", re.M)
 #: Bytes of memory a decode task asks Ray for (a logical reservation: Ray schedules by it, enforces nothing).
 DECODE_MEMORY = 256 * 2**20
 #: Batches queued at each model actor: the next video waits there while this one is answered.
@@ -98,13 +102,13 @@ def _records(
     """Each input's record once, as the pipeline hands them back (in the order they finish)."""
     if not todo:
         return
+    spec = pipeline.with_frames(task_frames(job.task, pipeline.frames))
+    decoder = spec.decoder()  # reads and checks the checkpoint here, before Ray starts: a broken model fails at once
     with ray_cluster(options.address, verbose=verbose) as cluster:
         placement = place(options, cluster, pipeline.options.device)
         if note is not None:
             note(f"ray: {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs; {placement.describe()}")
-        spec = replace(pipeline.with_frames(task_frames(job.task, pipeline.frames)),
-                       options=replace(pipeline.options, device=placement.device))
-        decoder = spec.decoder()
+        spec = replace(spec, options=replace(spec.options, device=placement.device))
         seen: set[int] = set()
         rows = iter(build_dataset(todo, spec, job, decoder, placement).iter_rows())
         try:
@@ -152,7 +156,9 @@ def build_dataset(todo: Sequence[str], spec: PipelineSpec, job: TaskJob, decoder
 
 
 def _cluster_failure(error: BaseException) -> CrossLMMError:
-    """The typed error a worker raised (a model that cannot load: ModelLoadError), else Ray's own as one line."""
+    """The typed error a worker raised (a model that cannot load: a ModelLoadError) as its one line, else
+    Ray's own failure as one line. An actor that failed in `__init__` reaches the driver as Ray's
+    ActorDiedError, which keeps the worker's traceback only as text: its last line names our error."""
     seen: BaseException | None = error
     for _ in range(8):  # RayTaskError.cause, raise ... from ...: a short chain
         if seen is None:
@@ -160,4 +166,13 @@ def _cluster_failure(error: BaseException) -> CrossLMMError:
         if isinstance(seen, CrossLMMError):
             return seen
         seen = getattr(seen, "cause", None) or seen.__cause__
+    named = _OUR_ERROR_LINE.findall(str(error))
+    if named:
+        module, name, message = named[-1]
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            cls = None
+        if isinstance(cls, type) and issubclass(cls, CrossLMMError):
+            return from_wire(wire_code(cls.__new__(cls)), message.strip())
     return ClusterError(f"the Ray pipeline failed: {type(error).__name__}: {first_line(error)}")

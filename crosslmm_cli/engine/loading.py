@@ -72,12 +72,14 @@ class PipelineSpec:
 
     def decoder(self) -> FrameDecoder:
         """The decoder `load().decoder()` would give, without loading the model: the frame size is
-        the checkpoint's image processor's (its preprocessor_config.json)."""
-        from crosslmm_cli.checkpoints.loader import resolve_checkpoint
+        the checkpoint's image processor's (its preprocessor_config.json). The checkpoint is checked
+        as the loader checks it (config, weights' headers), so a broken one fails here, in one line."""
+        from crosslmm_cli.checkpoints.loader import open_checkpoint
         from crosslmm_cli.engine.pipeline import FrameDecoder
         from crosslmm_cli.modeling.image_processing import CrossLMMImageProcessor
 
-        image_processor = CrossLMMImageProcessor.from_pretrained(resolve_checkpoint(self.model.location))
+        directory, _ = open_checkpoint(self.model.location)
+        image_processor = CrossLMMImageProcessor.from_pretrained(directory)
         sampling = self.frames.sampling(default_frames=default_frames_of(self.model), frame_size=image_processor.output_size)
         return FrameDecoder(sampling, self.frames, self.subtitles)
 
