@@ -21,6 +21,13 @@ from crosslmm_cli.errors import UsageError
 MIN_WORKER_CPUS = 0.1
 #: What a model worker asks for when there is room: one CPU (it feeds its GPU, or is the CPU model).
 WORKER_CPUS = 1.0
+#: Ray Data blocks per slot (a model worker, or a decode task the cluster runs at once): each slot has
+#: several blocks to take in turn, so none waits while another slot's block is still being cut.
+BLOCKS_PER_SLOT = 4
+#: Inputs in one block at most. Each block costs the driver about 16 ms of CPU (`crosslmm bench batch`:
+#: 40 records/s at one input per block on 2 cores, 850 at 32), shared by its inputs; but a block's
+#: records reach the driver together, so this also bounds the answered work a Ctrl-C throws away.
+MAX_PER_BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -61,11 +68,19 @@ class Placement:
     worker_gpus: float
     decode_cpus: float
     device: str  # where the model workers load the model: "cpu" or a CUDA device name
+    decode_slots: int = 1  # decode tasks the CPUs left beside the workers run at once
 
     def describe(self) -> str:
         gpus = f", {self.worker_gpus:g} GPU" if self.worker_gpus else ""
         return (f"{self.workers} model worker{'s' if self.workers != 1 else ''} ({self.worker_cpus:g} CPU{gpus} each, "
-                f"model on {self.device}); decode tasks {self.decode_cpus:g} CPU each")
+                f"model on {self.device}); {self.decode_slots} decode task{'s' if self.decode_slots != 1 else ''} "
+                f"at a time ({self.decode_cpus:g} CPU each)")
+
+    def inputs_per_block(self, inputs: int) -> int:
+        """How many inputs one Ray Data block holds: as many as keep BLOCKS_PER_SLOT blocks for every
+        slot, from 1 to MAX_PER_BLOCK."""
+        slots = self.workers + self.decode_slots
+        return max(1, min(MAX_PER_BLOCK, math.ceil(inputs / (BLOCKS_PER_SLOT * slots))))
 
 
 def place(options: RayOptions, cluster: ClusterShape, device: str = "auto") -> Placement:
@@ -91,7 +106,8 @@ def place(options: RayOptions, cluster: ClusterShape, device: str = "auto") -> P
             f"each model worker would get {max(spare, 0) / workers:.2g} CPU and the decoding could stall",
             hint=f"use at most --workers {fit}" if fit else "lower --decode-cpus",
         )
-    return Placement(workers, worker_cpus, gpus, options.decode_cpus, _worker_device(device, gpus))
+    decode_slots = max(1, math.floor((cluster.cpus - workers * worker_cpus) / options.decode_cpus + 1e-9))
+    return Placement(workers, worker_cpus, gpus, options.decode_cpus, _worker_device(device, gpus), decode_slots)
 
 
 def _gpus_per_worker(options: RayOptions, cluster: ClusterShape, device: str) -> float:

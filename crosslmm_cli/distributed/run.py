@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 import os
 import re
 import time
@@ -26,7 +27,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from crosslmm_cli.batch import BatchProgress, BatchSummary, ResultsLog, plan_batch
-from crosslmm_cli.distributed.cluster import ray_cluster
+from crosslmm_cli.distributed.cluster import import_ray, ray_cluster
 from crosslmm_cli.distributed.resources import Placement, RayOptions, place
 from crosslmm_cli.distributed.stages import EXIT_ONCE_ENV, AnswerVideos, TaskJob, decode_row
 from crosslmm_cli.errors import ClusterError, CrossLMMError, first_line, from_wire, wire_code
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from crosslmm_cli.engine.loading import PipelineSpec
     from crosslmm_cli.engine.pipeline import FrameDecoder
 
-#: Inputs per Ray Data block at most this many blocks: beyond it, a decode task decodes several in turn.
-MAX_BLOCKS = 2000
 #: The last line of a worker's traceback when one of our errors stopped it.
 _OUR_ERROR_LINE = re.compile(r"^(crosslmm_cli(?:\.\w+)*)\.(\w+): (.+)$", re.M)
 #: Bytes of memory a decode task asks Ray for (a logical reservation: Ray schedules by it, enforces nothing).
@@ -102,6 +101,7 @@ def _records(
     """Each input's record once, as the pipeline hands them back (in the order they finish)."""
     if not todo:
         return
+    import_ray()  # Ray missing: say so before anything else
     spec = pipeline.with_frames(task_frames(job.task, pipeline.frames))
     decoder = spec.decoder()  # reads and checks the checkpoint here, before Ray starts: a broken model fails at once
     with ray_cluster(options.address, verbose=verbose) as cluster:
@@ -132,20 +132,28 @@ def _records(
                            hint="run the same command again: it does the missing ones")
 
 
-def build_dataset(todo: Sequence[str], spec: PipelineSpec, job: TaskJob, decoder: FrameDecoder, placement: Placement) -> Any:
-    """The Ray Dataset of records: inputs -> decode tasks -> model actors (lazy: runs when iterated)."""
+def build_dataset(
+    todo: Sequence[str], spec: PipelineSpec, job: TaskJob, decoder: FrameDecoder, placement: Placement, *,
+    decode: Callable[..., dict[str, Any]] = decode_row, answer: type = AnswerVideos, per_block: int | None = None,
+) -> Any:
+    """The Ray Dataset of records: inputs -> decode tasks -> model actors (lazy: runs when iterated).
+
+    A decode task decodes the inputs of its block in turn, a model worker answers them one by one
+    (`per_block`: default `placement.inputs_per_block`). `decode` and `answer` are the stages
+    (`crosslmm bench batch` swaps in empty ones to measure what the pipeline itself costs the driver)."""
     import ray.data
 
     items = [{"index": index, "path": path, "seen_by_driver": os.path.exists(path)} for index, path in enumerate(todo)]
-    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), MAX_BLOCKS))
+    per_block = per_block or placement.inputs_per_block(len(items))
+    dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / per_block)))
     # Each decode task also asks for the memory it may hold (decoder buffers, the sampled frames), so a
     # node with many CPUs does not start more decodes than its memory holds. The request also keeps the
     # decoding its own stage of CPU tasks: Ray Data fuses a map whose resources equal the actors' into
     # the actors, which would decode each video there, in turn with the model (a test checks the plan).
-    dataset = dataset.map(decode_row, fn_kwargs={"decoder": decoder}, num_cpus=placement.decode_cpus,
+    dataset = dataset.map(decode, fn_kwargs={"decoder": decoder}, num_cpus=placement.decode_cpus,
                           memory=DECODE_MEMORY)
     return dataset.map_batches(
-        AnswerVideos,
+        answer,
         fn_constructor_kwargs={"spec": spec, "job": job, "decoder": decoder, "exit_once": os.environ.get(EXIT_ONCE_ENV)},
         batch_size=1,
         batch_format="numpy",

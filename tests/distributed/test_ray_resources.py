@@ -67,3 +67,12 @@ def test_too_many_workers_are_refused_with_how_many_fit():
 def test_bad_flag_values_are_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message):
         RayOptions(**kwargs)
+
+
+def test_blocks_keep_every_slot_busy_and_hold_few_inputs():
+    laptop = place(RayOptions(workers=2), LAPTOP)  # 2 workers + 1 decode task at a time
+    assert laptop.decode_slots == 1
+    assert [laptop.inputs_per_block(n) for n in (1, 5, 12, 13, 48, 10_000)] == [1, 1, 1, 2, 4, 16]
+    cluster = place(RayOptions(), GPU_NODES)  # 8 GPU workers of 1 CPU, 56 CPUs left for decoding
+    assert cluster.decode_slots == 56
+    assert [cluster.inputs_per_block(n) for n in (256, 257, 1000, 100_000)] == [1, 2, 4, 16]
