@@ -92,7 +92,7 @@ def run_task_on_ray_cli(
 
     job = TaskJob(task, prompt, session.run.generation, chapter_options or ChapterOptions())
     return run_task_on_ray(
-        inputs, job=job, pipeline=session.pipeline_spec(), options=options, log=log, emit=on_record,
+        inputs, job=job, pipeline=session.pipeline_spec, options=options, log=log, emit=on_record,
         on_error=hooks.on_error if hooks is not None else None, retry_failed=retry_failed, progress=progress,
         note=session.detail, verbose=session.run.verbosity > 0,
     )

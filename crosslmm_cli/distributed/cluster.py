@@ -5,7 +5,8 @@ dashboard) and stops it at the end, so the same command works on a laptop and on
 Ray is one node, so it listens on 127.0.0.1 only: Ray otherwise binds the machine's outward
 address, and turns an explicit 127.0.0.1 back into it, unless its cluster mode is off, which the
 environment variable below does (Ray reads it when it is imported). With `--ray-address auto` or
-HOST:PORT the run joins that cluster as a driver and leaves it running. A Ray this process has
+HOST:PORT the run joins that cluster as a driver and leaves it running; a loopback HOST (a cluster
+started on this machine at 127.0.0.1) gets the same switch, or Ray would dial the outward address. A Ray this process has
 already started (a test's, a notebook's) is used as it is.
 
 Ray's own chatter (progress bars, execution plans, worker logs, notices of retried work) stays off
@@ -28,6 +29,8 @@ from crosslmm_cli.errors import ClusterError, UsageError, first_line
 #: Ray's switch for multi-node clusters on this platform; "0" makes a local Ray use the loopback address.
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 INSTALL_HINT = "pip install 'crosslmm[ray]'"
+JOIN_HINT = ("is `ray start --head` running there? A cluster with token authentication (Ray's default) needs "
+             "RAY_AUTH_MODE=token here, and its token in ~/.ray/auth_token or $RAY_AUTH_TOKEN")
 
 
 def import_ray() -> Any:
@@ -43,21 +46,20 @@ def import_ray() -> Any:
 @contextlib.contextmanager
 def ray_cluster(address: str | None = None, *, num_cpus: int | None = None, verbose: bool = False) -> Iterator[ClusterShape]:
     """Ray, started or joined for the block (and stopped after it if this call started it); yields its shape."""
-    with _loopback(address is None):
+    with _loopback(address is None or is_loopback(address)):
         ray = import_ray()
         started = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose,
                                       "logging_level": logging.INFO if verbose else logging.ERROR}
             try:
-                if address is None:
-                    ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+                if address is None:  # "local": a new Ray of our own, never one `ray start` left running here
+                    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
                 else:
                     ray.init(address=address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
-                raise ClusterError(f"cannot start or reach {where}: {first_line(error)}",
-                                   hint="start one with `ray start --head`, or leave out --ray-address" if address else None) from None
+                raise ClusterError(f"cannot start or reach {where}: {first_line(error)}", hint=JOIN_HINT if address else None) from None
             started = True
         try:
             quiet_data(verbose)
@@ -89,6 +91,12 @@ def quiet_data(verbose: bool) -> None:
     context.raise_original_map_exception = True  # a worker's CrossLMMError reaches the driver as itself
     # CRITICAL: Ray Data logs a worker's failure with its whole traceback at ERROR; the run reports it in one line.
     logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.CRITICAL)
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.x.y.z:PORT, localhost:PORT and [::1]:PORT: a cluster on this machine's loopback."""
+    host = address.rsplit(":", 1)[0].strip("[]") if ":" in address else address
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 @contextlib.contextmanager

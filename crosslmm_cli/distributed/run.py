@@ -49,7 +49,7 @@ def run_task_on_ray(
     inputs: Sequence[str],
     *,
     job: TaskJob,
-    pipeline: PipelineSpec,
+    pipeline: PipelineSpec | Callable[[], PipelineSpec],
     options: RayOptions = RayOptions(),
     log: ResultsLog | None = None,
     emit: Callable[[dict[str, Any]], None] | None = None,
@@ -61,8 +61,9 @@ def run_task_on_ray(
 ) -> BatchSummary:
     """`tasks.run_task_over_videos` on Ray: the same records, skips and summary; never raises for one input.
 
-    `pipeline` describes the model and sampling the workers load; `note` hears how the pipeline
-    was placed. Ray starts only if some input is left to do."""
+    `pipeline` describes the model and sampling the workers load (or makes that description: it is
+    called only if some input is left to do, as the local engine loads its model only then); `note`
+    hears how the pipeline was placed. Ray starts only if some input is left to do."""
     started = time.monotonic()
     question = task_question(job.task, job.prompt)
     todo, skipped, failed_before = plan_batch(inputs, task=job.task, question=question, log=log, retry_failed=retry_failed)
@@ -95,13 +96,14 @@ def run_task_on_ray(
 
 
 def _records(
-    todo: list[str], job: TaskJob, pipeline: PipelineSpec, options: RayOptions,
+    todo: list[str], job: TaskJob, pipeline: PipelineSpec | Callable[[], PipelineSpec], options: RayOptions,
     note: Callable[[str], None] | None, verbose: bool,
 ) -> Iterator[dict[str, Any]]:
     """Each input's record once, as the pipeline hands them back (in the order they finish)."""
     if not todo:
         return
     import_ray()  # Ray missing: say so before anything else
+    pipeline = pipeline() if callable(pipeline) else pipeline
     spec = pipeline.with_frames(task_frames(job.task, pipeline.frames))
     decoder = spec.decoder()  # reads and checks the checkpoint here, before Ray starts: a broken model fails at once
     with ray_cluster(options.address, verbose=verbose) as cluster:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from crosslmm_cli.batch import ResultsLog
 from crosslmm_cli.cli import app
 from crosslmm_cli.cli.common import Session
 from crosslmm_cli.distributed import RayOptions, TaskJob, run_task_on_ray
+from crosslmm_cli.distributed.cluster import LOCAL_ONLY_ENV
 from crosslmm_cli.distributed.resources import Placement
 from crosslmm_cli.distributed.run import build_dataset
 from crosslmm_cli.distributed.stages import EXIT_ONCE_ENV
@@ -124,8 +126,9 @@ def test_ctrl_c_stops_the_cli_with_130_and_the_same_command_resumes(ray_cluster,
     out = tmp_path / "ray.jsonl"
     command = ["batch", str(many), *DEMO, "-o", str(out), "--engine", "ray", "--workers", "1",
                "--ray-address", ray.get_runtime_context().gcs_address]
+    env = {k: v for k, v in os.environ.items() if k != LOCAL_ONLY_ENV}  # a new shell: joining 127.0.0.1 keeps to it
     driver = subprocess.Popen([sys.executable, "-m", "crosslmm_cli", *command], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 120
         while len(out.read_text().splitlines()) < 2 if out.exists() else True:

@@ -44,3 +44,10 @@ def test_a_decoding_error_that_travelled_from_a_worker_makes_the_local_engines_r
         here, _ = run_one("a.mp4", None, task="describe", process=None, error=raised, seconds=0.1)
         there, _ = run_one("a.mp4", None, task="describe", process=None, error=travelled, seconds=0.1)
         assert there == here and not here["ok"] and "\n" not in here["error"]
+
+
+def test_loopback_addresses_are_told_apart():
+    from crosslmm_cli.distributed.cluster import is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1:6379", "localhost:6379", "[::1]:6379", "127.0.1.1:10001"]))
+    assert not any(map(is_loopback, ["auto", "10.0.0.5:6379", "head.example:6379", "ray://10.0.0.5:10001"]))
