@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.cli.bench import bench_app
+from crosslmm_cli.cli.options import Device, placement
 from crosslmm_cli.cli.reporting import reported_errors
 
 
@@ -21,7 +22,7 @@ def register(app: typer.Typer) -> None:  # noqa: ARG001 - the group is on the ap
 def batch_command(
     folder: Annotated[str, typer.Argument(metavar="DIR", help="A folder of videos (searched recursively).", show_default=False)],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Preset name, checkpoint directory or hub id (default: as `crosslmm batch`).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda (the Ray workers: cuda with --gpus-per-worker).")] = "auto",
+    device: Device = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Ray model workers (default: as --engine ray).")] = None,
     decode_cpus: Annotated[float, typer.Option("--decode-cpus", min=0.0, help="CPUs per Ray decode task.")] = 1.0,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", metavar="auto|HOST:PORT", help="Join this Ray cluster (default: a local Ray).")] = None,
@@ -40,7 +41,7 @@ def batch_command(
         inputs = [str(path) for path in find_videos(folder)]
         if not inputs:
             raise UsageError(f"no videos found in {folder}")
-        session = Session.start(RunOptions(model=ModelOptions(ref=model, device=device), use_cache=False))
+        session = Session.start(RunOptions(model=ModelOptions(ref=model, device=placement(None, device)[1]), use_cache=False))
         result = run_batch_bench(inputs, model=session.resolve_model(), model_options=session.run.model, workers=workers,
                                  decode_cpus=decode_cpus, address=ray_address, max_new_tokens=max_new_tokens,
                                  ceiling_blocks=ceiling_blocks,

@@ -92,7 +92,7 @@ def run_task_on_ray(
         if progress:
             progress.stop()
     return BatchSummary(total=len(inputs), done=done, failed=failed, skipped=skipped, failed_before=failed_before,
-                        interrupted=interrupted, elapsed_s=time.monotonic() - started)
+                        interrupted=interrupted, elapsed_s=time.monotonic() - started, resumable=log is not None)
 
 
 def _records(
