@@ -83,6 +83,12 @@ class ServerUnavailableError(CrossLMMError):
     exit_code = EXIT_MODEL
 
 
+class ClusterError(CrossLMMError):
+    """`--engine ray` could not start or reach its Ray cluster, or the cluster lost work it could not redo."""
+
+    exit_code = EXIT_MODEL
+
+
 #: What each error is called on the wire: the `code` of the server's JSON errors, which the client
 #: turns back into the same class (so a command gives the same line and exit code either way).
 #: Most specific first.
@@ -135,19 +141,19 @@ def as_crosslmm_error(exc: BaseException, *, frames: int | None = None) -> Cross
     if isinstance(exc, CrossLMMError):
         return exc
     if is_out_of_memory(exc):
-        return OutOfMemoryError(f"out of accelerator memory ({_first_line(exc)})", frames=frames)
+        return OutOfMemoryError(f"out of accelerator memory ({first_line(exc)})", frames=frames)
     if type(exc).__name__ == "VideoError" or any(cls.__name__ == "VideoError" for cls in type(exc).__mro__):
         # crosslmm_cli.video's errors already name the file and the cause.
         return InputError(str(exc))
     if isinstance(exc, FileNotFoundError):
-        return InputError(f"{exc.filename}: no such file" if exc.filename else _first_line(exc))
+        return InputError(f"{exc.filename}: no such file" if exc.filename else first_line(exc))
     if isinstance(exc, IsADirectoryError):
         return InputError(f"{exc.filename}: is a directory")
     if isinstance(exc, PermissionError):
-        return InputError(f"{exc.filename}: permission denied" if exc.filename else _first_line(exc))
+        return InputError(f"{exc.filename}: permission denied" if exc.filename else first_line(exc))
     if isinstance(exc, OSError):
-        return InputError(_first_line(exc))
-    return CrossLMMError(f"{type(exc).__name__}: {_first_line(exc)}", hint="rerun with --verbose for the traceback")
+        return InputError(first_line(exc))
+    return CrossLMMError(f"{type(exc).__name__}: {first_line(exc)}", hint="rerun with --verbose for the traceback")
 
 
 def for_input(exc: BaseException, path: str, *, frames: int | None = None) -> CrossLMMError:
@@ -173,6 +179,7 @@ def error_line(exc: BaseException, subject: str | None = None) -> str:
     return line
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's first line of text (its type's name when it has none)."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]

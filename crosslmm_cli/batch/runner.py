@@ -108,7 +108,8 @@ def run_batch(
     try:
         prefetcher = _Prefetcher(todo, prepare, depth=max(1, prefetch))
         for item in prefetcher:
-            record, error = _run_one(item, task, question, process, reduce)
+            record, error = run_one(item.path, item.prepared, task=task, question=question, process=process,
+                                    reduce=reduce, error=item.error, seconds=item.seconds)
             if log is not None:
                 log.append(record)
             if emit is not None:
@@ -159,30 +160,38 @@ def plan_batch(
     return todo, skipped, failed_before
 
 
-def _run_one(
-    item: _Item[Prepared],
+def run_one(
+    path: str,
+    prepared: Prepared | None,
+    *,
     task: str,
-    question: str | None,
     process: Callable[[str, Prepared], dict[str, Any]],
-    reduce: Callable[[Prepared], Prepared | None] | None,
+    question: str | None = None,
+    reduce: Callable[[Prepared], Prepared | None] | None = None,
+    error: BaseException | None = None,
+    seconds: float = 0.0,
 ) -> tuple[dict[str, Any], BaseException | None]:
-    """The record for one input, and the exception if it failed."""
+    """The record for one input, and the exception if it failed: the per-input work every engine
+    shares (this runner, and the model actors of `--engine ray`).
+
+    `error`: `prepare` failed (the record says why); `seconds`: what `prepare` took, counted in
+    `elapsed_s`; `reduce`: a smaller input to retry once on after running out of memory."""
     started = time.monotonic()
-    if item.error is not None:
-        return task_record(item.path, task, _failure(item.error), item.seconds, question=question, ok=False), item.error
+    if error is not None:
+        return task_record(path, task, _failure(error), seconds, question=question, ok=False), error
     try:
         try:
-            fields = process(item.path, item.prepared)
+            fields = process(path, prepared)
         except Exception as exc:
-            smaller = reduce(item.prepared) if (reduce is not None and is_out_of_memory(exc)) else None
+            smaller = reduce(prepared) if (reduce is not None and is_out_of_memory(exc)) else None
             if smaller is None:
                 raise
-            fields = {**process(item.path, smaller), "retried_after_oom": True}
+            fields = {**process(path, smaller), "retried_after_oom": True}
     except Exception as exc:
-        elapsed = item.seconds + time.monotonic() - started
-        return task_record(item.path, task, _failure(exc), elapsed, question=question, ok=False), exc
-    elapsed = item.seconds + time.monotonic() - started
-    return task_record(item.path, task, fields, elapsed, question=question), None
+        elapsed = seconds + time.monotonic() - started
+        return task_record(path, task, _failure(exc), elapsed, question=question, ok=False), exc
+    elapsed = seconds + time.monotonic() - started
+    return task_record(path, task, fields, elapsed, question=question), None
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

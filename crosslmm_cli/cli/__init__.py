@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "distill",
     "eval",
     "bench",
+    "bench_batch",  # bench batch: added to the bench group
     "serve",
 )
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from crosslmm_cli.cli.common import Session, videos_named, with_run_options
+from crosslmm_cli.cli.ray_engine import with_engine_options
+from crosslmm_cli.distributed.resources import RayOptions
 from crosslmm_cli.engine.options import RunOptions
 from crosslmm_cli.errors import UsageError
 
@@ -28,6 +30,7 @@ def register(app: typer.Typer) -> None:
 
 
 @with_run_options
+@with_engine_options
 def batch(
     inputs: Annotated[list[str], typer.Argument(metavar="DIR|FILE|-...", show_default=False,
                       help="Directories (searched recursively), video files, or - to read paths from stdin.")],
@@ -42,6 +45,7 @@ def batch(
     max_chapters: MaxChapters = 20,
     *,
     run: RunOptions,
+    ray: Optional[RayOptions],
 ) -> None:
     """Run a task on many videos; one JSON record per video, appended as each finishes (resumable)."""
     from crosslmm_cli.tasks import DESCRIBE_PROMPT, TASKS
@@ -64,6 +68,7 @@ def batch(
         output=output,
         retry_failed=retry_failed,
         chapter_options=options,
+        ray=ray,
     )
     raise typer.Exit(summary.exit_code)
 
@@ -79,9 +84,11 @@ def run_task_batch(
     retry_failed: bool = False,
     chapter_options: Any = None,
     server: Optional[str] = None,
+    ray: Optional[RayOptions] = None,
 ) -> Any:
     """`tasks.run_task_over_videos` with the terminal attached (or, with `server`, the same run answered by
-    a running `crosslmm serve`: `remote.run_task_over_server`); returns its summary.
+    a running `crosslmm serve`: `remote.run_task_over_server`; with `ray`, on Ray Data:
+    `ray_engine.run_task_on_ray_cli`); returns its summary.
 
     Records go to `output` (resumable), else to stdout: JSON Lines with `jsonl`, else the text
     streamed as it is generated (with a `==> path <==` header per video when there are several).
@@ -112,6 +119,12 @@ def run_task_batch(
         from crosslmm_cli.cli.remote import connect, run_task_over_server
 
         runner = partial(run_task_over_server, connect(server), session)
+    elif ray is not None:
+        from functools import partial
+
+        from crosslmm_cli.cli.ray_engine import run_task_on_ray_cli
+
+        runner = partial(run_task_on_ray_cli, ray, session)
     try:
         summary = runner(
             inputs, task=task, prompt=prompt, frames=run.frames, generation=run.generation,

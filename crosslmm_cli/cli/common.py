@@ -12,7 +12,7 @@ import functools
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from crosslmm_cli.checkpoints.store import ResolvedModel
     from crosslmm_cli.engine.inference import Engine
+    from crosslmm_cli.engine.loading import PipelineSpec
     from crosslmm_cli.engine.pipeline import VideoPipeline
 
 
@@ -110,26 +111,35 @@ def build_run_options(values: dict[str, Any]) -> RunOptions:
 
 def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator: add RUN_OPTIONS to a command's flags and pass them to it as `run: RunOptions`."""
+
+    def build(values: dict[str, Any]) -> RunOptions:
+        run = build_run_options(values)
+        set_verbosity(run.verbosity)  # the error handler shows a traceback under --verbose
+        return run
+
+    return add_options(command, RUN_OPTIONS, "run", build)
+
+
+def add_options(command: Callable[..., Any], table: dict[str, tuple[Any, Any]], keyword: str,
+                build: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+    """`command` with `table`'s flags (name -> (annotation, default)) added to its signature; their
+    values reach it as one argument, `keyword=build(values)`, so a group of flags is declared once."""
     signature = inspect.signature(command)
-    own = [p for name, p in signature.parameters.items() if name != "run"]
+    own = [p for name, p in signature.parameters.items() if name != keyword]
     extra = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-        for name, (annotation, default) in RUN_OPTIONS.items()
+        for name, (annotation, default) in table.items()
     ]
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in RUN_OPTIONS}
-        run = build_run_options(values)
-        set_verbosity(run.verbosity)  # the error handler shows a traceback under --verbose
-        return command(*args, run=run, **kwargs)
+        values = {name: kwargs.pop(name) for name in table}
+        return command(*args, **{keyword: build(values)}, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
-    annotations = {k: v for k, v in command.__annotations__.items() if k != "run"}
-    wrapper.__annotations__ = {**annotations, **{name: ann for name, (ann, _) in RUN_OPTIONS.items()}}
+    annotations = {k: v for k, v in command.__annotations__.items() if k != keyword}
+    wrapper.__annotations__ = {**annotations, **{name: ann for name, (ann, _) in table.items()}}
     return wrapper
-
-
 
 
 def current_settings() -> Settings:
@@ -143,6 +153,7 @@ class Session:
 
     run: RunOptions
     err: Console
+    _model: ResolvedModel | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def start(cls, run: RunOptions) -> Session:
@@ -159,6 +170,12 @@ class Session:
             self.err.print(message, markup=False, style="dim")
 
     def resolve_model(self) -> ResolvedModel:
+        """The model --model names (resolved once per run: the demo's note is printed once)."""
+        if self._model is None:
+            self._model = self._resolve_model()
+        return self._model
+
+    def _resolve_model(self) -> ResolvedModel:
         from crosslmm_cli.checkpoints.store import resolve_model
 
         choice = choose_model(self.run.model.ref, current_settings())
@@ -171,36 +188,35 @@ class Session:
         return resolved
 
     def load_engine(self) -> Engine:
-        from crosslmm_cli.checkpoints.devices import resolve_device, set_threads
-        from crosslmm_cli.engine.inference import Engine
+        from crosslmm_cli.checkpoints.devices import resolve_device
+        from crosslmm_cli.engine.loading import load_engine
 
         resolved = self.resolve_model()
         options = self.run.model
-        preset = resolved.preset
-        if options.tokens_per_frame is None and preset is not None and preset.tokens_per_frame:
-            options = replace(options, tokens_per_frame=preset.tokens_per_frame)
         if options.device == "auto" and resolve_device("auto").type == "cpu" and not resolved.is_demo:
             self.note("note: no GPU found; running on the CPU, which is slow for real models")
-        set_threads(options.threads, resolved.location, options.device)
         started = time.perf_counter()
-        engine = Engine.load(
-            resolved.location, options, name=resolved.ref, default_frames=preset.default_frames if preset else DEFAULT_FRAMES
-        )
+        engine = load_engine(resolved, options)
         self.detail(
             f"model {resolved.ref} ({resolved.location}) on {engine.device}, {engine.tokens_per_frame} tokens per frame, "
             f"loaded in {time.perf_counter() - started:.1f} s"
         )
         return engine
 
+    def pipeline_spec(self, frames: FrameOptions | None = None) -> PipelineSpec:
+        """This run's pipeline, described (model, frames, subtitles, feature cache), to build here or
+        in another process (`--engine ray`)."""
+        from crosslmm_cli.engine.loading import PipelineSpec
+
+        return PipelineSpec(
+            model=self.resolve_model(), options=self.run.model, frames=frames or self.run.frames,
+            subtitles=self.run.subtitles, cache_dir=str(feature_cache_dir()) if self.run.use_cache else None,
+            cache_max_bytes=int(current_settings().cache_max_gb * 1e9),
+        )
+
     def pipeline(self, engine: Engine, frames: FrameOptions | None = None) -> VideoPipeline:
         """Video input for `engine`: the --frames/--fps/... options (or `frames`), subtitles, the cache."""
-        from crosslmm_cli.engine.feature_cache import FeatureCache
-        from crosslmm_cli.engine.pipeline import VideoPipeline
-
-        cache = None
-        if self.run.use_cache:
-            cache = FeatureCache(feature_cache_dir(), max_bytes=int(current_settings().cache_max_gb * 1e9))
-        return VideoPipeline(engine, frames or self.run.frames, cache=cache, subtitles=self.run.subtitles)
+        return self.pipeline_spec(frames).build(engine)
 
     def open_video(self, video: str, frames: FrameOptions | None = None) -> tuple[VideoPipeline, Any, Any]:
         """The once-per-video work of single-video commands: probe `video`, load the model, then

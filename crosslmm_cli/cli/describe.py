@@ -5,8 +5,11 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.cli.common import Session, videos_named, with_run_options
+from crosslmm_cli.cli.ray_engine import with_engine_options
 from crosslmm_cli.cli.remote import ServerOption
+from crosslmm_cli.distributed.resources import RayOptions
 from crosslmm_cli.engine.options import RunOptions
+from crosslmm_cli.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -14,6 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 @with_run_options
+@with_engine_options
 def describe(
     paths: Annotated[list[str], typer.Argument(metavar="PATH...", show_default=False,
                      help="Video files, directories (searched recursively), or - to read paths from stdin.")],
@@ -22,14 +26,17 @@ def describe(
     server: ServerOption = None,
     *,
     run: RunOptions,
+    ray: Optional[RayOptions],
 ) -> None:
     """Describe videos: text streamed to stdout, or JSON Lines with --jsonl."""
     from crosslmm_cli.cli.batch import run_task_batch
     from crosslmm_cli.tasks.video_tasks import DESCRIBE_PROMPT
 
+    if server and ray is not None:
+        raise UsageError("--server and --engine ray exclude each other")
     session = Session.start(run)
     summary = run_task_batch(
         session, videos_named(paths, session), task="describe", prompt=prompt or DESCRIBE_PROMPT, jsonl=jsonl, output=None,
-        server=server,
+        server=server, ray=ray,
     )
     raise typer.Exit(summary.exit_code)

@@ -103,7 +103,7 @@ def ask(session: Session, server: str, video: str, questions: Sequence[str], as_
             begin(event["index"]).write(event["text"])
         elif event["type"] == "record":
             record = event["record"]
-            _warn_partial(session, record)
+            warn_partial(session, record)
             if as_json:
                 write_line(json.dumps(record, ensure_ascii=False))
             else:
@@ -118,7 +118,7 @@ def chat_turns(session: Session, server: str, video: str) -> tuple[dict[str, Any
     connection = connect(server)
     url = video_url(connection, video)
     info = json.loads(connection.post("/v1/encode", {**request_fields(connection, session.run), "video": url, "name": video}))
-    _warn_partial(session, info)
+    warn_partial(session, info)
     fields = request_fields(connection, session.run)
 
     def answer(question: str, history: Sequence[tuple[str, str]], on_text: Callable[[str], None]) -> str:
@@ -168,7 +168,7 @@ def run_task_over_server(
                     on_text(event["text"])
                 elif event["type"] == "record":
                     record = event["record"]
-        _warn_partial(session, record)
+        warn_partial(session, record)
         return {name: value for name, value in record.items() if name not in RECORD_HEAD}
 
     return run_batch(inputs, task=task, question=prompt if task == "ask" else None, prepare=lambda path: None,
@@ -176,6 +176,7 @@ def run_task_over_server(
                      retry_failed=retry_failed, progress=progress)
 
 
-def _warn_partial(session: Session, record: dict[str, Any]) -> None:
+def warn_partial(session: Session, record: dict[str, Any]) -> None:
+    """The local engine's warning for a truncated file, from a record made elsewhere (a server, a Ray worker)."""
     if record.get("partial"):
         session.note(f"warning: {record['path']} is truncated; only its readable part was used")

@@ -3,6 +3,10 @@
 Split in two steps for the batch engine: `prepare` (no model: cache lookup, frame decoding,
 subtitle reading; runs in the prefetch thread) and `encode` (the vision encoder; runs where the
 model lives, and fills the cache). A cache hit skips decoding and encoding altogether.
+
+The decoding itself is a `FrameDecoder`: the sampling and the subtitle mode, no model, so it can
+run where no model is loaded (a Ray decode task); `VideoPipeline.prepare` decodes through one, and
+`VideoPipeline.cached` looks up the cache for a video decoded elsewhere.
 """
 
 from __future__ import annotations
@@ -59,6 +63,43 @@ class PreparedVideo:
         )
 
 
+@dataclass(frozen=True)
+class FrameDecoder:
+    """Frames and subtitles of a video, as `prepare` decodes them: no model, no cache, picklable.
+
+    `sampling` is the model's (`VideoPipeline.sampling`): a decoder built elsewhere must be built
+    from the same checkpoint to decode what the model expects."""
+
+    sampling: SamplingOptions
+    frame_options: FrameOptions
+    subtitles: str = "auto"  # "auto" | "off" | a .srt/.vtt path
+
+    def subtitles_of(self, path: str) -> Subtitles | None:
+        from crosslmm_cli import video
+
+        return load_subtitles(path, self.subtitles, ffmpeg=video.ffmpeg_executable())
+
+    def decode(self, path: str, *, key: CacheKey | None = None, subtitles: Subtitles | None = None) -> PreparedVideo:
+        """Probe and sample `path`; `key` is where the encoded result belongs in the feature cache (if any)."""
+        from crosslmm_cli import video
+
+        if subtitles is None:
+            subtitles = self.subtitles_of(path)
+        sampled = video.sample_frames(path, **asdict(self.sampling))
+        duration = float(sampled.info.duration)
+        return PreparedVideo(
+            path=path,
+            duration=duration,
+            timestamps=np.asarray(sampled.timestamps, dtype=np.float64),
+            frames=sampled.array,
+            cached_features=None,
+            cache_key=None if sampled.partial else key,  # a truncated file is not cached: it may grow
+            subtitles=subtitles,
+            segment=_segment(self.frame_options, duration),
+            partial=bool(sampled.partial),
+        )
+
+
 class VideoPipeline:
     def __init__(
         self, engine: Engine, frames: FrameOptions, *, cache: FeatureCache | MemoryFirstCache | None = None,
@@ -73,48 +114,56 @@ class VideoPipeline:
         """The frames to decode (and the cache key's sampling): the options, else the model's default."""
         return self.frame_options.sampling(default_frames=self.engine.default_frames, frame_size=self.engine.frame_size)
 
+    def decoder(self) -> FrameDecoder:
+        """What `prepare` decodes with: this model's sampling and the subtitle mode."""
+        return FrameDecoder(self.sampling(), self.frame_options, self.subtitle_mode)
+
     def prepare(self, path: str, *, content: str | None = None) -> PreparedVideo:
         """Cache lookup, else decode; plus subtitles. No model work: safe in the prefetch thread.
 
         `content`: the sha256 of the file's bytes, to key the cache by content rather than by path
         (an uploaded video lands in a new temporary file each time)."""
-        from crosslmm_cli import video
+        decoder = self.decoder()
+        subtitles = decoder.subtitles_of(path)
+        key = self.cache_key(path, content=content)
+        hit = self._from_cache(path, key, subtitles)
+        return hit if hit is not None else decoder.decode(path, key=key, subtitles=subtitles)
 
+    def cached(self, prepared: PreparedVideo) -> PreparedVideo:
+        """A video decoded elsewhere (by a `FrameDecoder` in a Ray task), as `prepare` would have
+        given it here: the cached features if the cache has them, else the frames with the key that
+        `encode` stores them under."""
+        key = self.cache_key(prepared.path)
+        hit = self._from_cache(prepared.path, key, prepared.subtitles)
+        if hit is not None:
+            return hit
+        return replace(prepared, cache_key=None if prepared.partial else key)
+
+    def cache_key(self, path: str, *, content: str | None = None) -> CacheKey | None:
+        """Where `path`'s features belong in the cache; None without a cache or for an unreadable file."""
+        if self.cache is None:
+            return None
         sampling = asdict(self.sampling())
-        subtitles = load_subtitles(path, self.subtitle_mode, ffmpeg=video.ffmpeg_executable())
-        key = None
-        if self.cache is not None:
-            try:
-                if content is not None:
-                    key = CacheKey.for_content(content, os.path.getsize(path), sampling, self.engine.fingerprint)
-                else:
-                    key = CacheKey.for_video(path, sampling, self.engine.fingerprint)
-            except OSError:
-                key = None  # missing or unreadable: sample_frames says so, naming the file
-            hit = self.cache.get(key) if key is not None else None
-            if hit is not None:
-                return PreparedVideo(
-                    path=path,
-                    duration=hit.duration,
-                    timestamps=hit.timestamps.numpy(),
-                    frames=None,
-                    cached_features=hit.features,
-                    cache_key=key,
-                    subtitles=subtitles,
-                    segment=_segment(self.frame_options, hit.duration),
-                )
-        sampled = video.sample_frames(path, **sampling)
-        duration = float(sampled.info.duration)
+        try:
+            if content is not None:
+                return CacheKey.for_content(content, os.path.getsize(path), sampling, self.engine.fingerprint)
+            return CacheKey.for_video(path, sampling, self.engine.fingerprint)
+        except OSError:
+            return None  # missing or unreadable: sample_frames says so, naming the file
+
+    def _from_cache(self, path: str, key: CacheKey | None, subtitles: Subtitles | None) -> PreparedVideo | None:
+        hit = self.cache.get(key) if (self.cache is not None and key is not None) else None
+        if hit is None:
+            return None
         return PreparedVideo(
             path=path,
-            duration=duration,
-            timestamps=np.asarray(sampled.timestamps, dtype=np.float64),
-            frames=sampled.array,
-            cached_features=None,
-            cache_key=None if sampled.partial else key,  # a truncated file is not cached: it may grow
+            duration=hit.duration,
+            timestamps=hit.timestamps.numpy(),
+            frames=None,
+            cached_features=hit.features,
+            cache_key=key,
             subtitles=subtitles,
-            segment=_segment(self.frame_options, duration),
-            partial=bool(sampled.partial),
+            segment=_segment(self.frame_options, hit.duration),
         )
 
     def encode(self, prepared: PreparedVideo) -> EncodedVideo:

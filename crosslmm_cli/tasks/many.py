@@ -58,12 +58,12 @@ def run_task_over_videos(
     `load_pipeline(frames)` loads the model and returns the video pipeline (called once, and only
     if some input is left to do). Records go to `log` (resumable) and to `emit`.
     """
-    question = prompt if task == "ask" else None
+    question = task_question(task, prompt)
     todo, _, _ = plan_batch(inputs, task=task, question=question, log=log, retry_failed=retry_failed)
     known_bad = check_inputs(todo)
     runner = None
     if len(known_bad) < len(todo):
-        pipeline = load_pipeline(chapter_frames(frames) if task == "chapterize" else frames)
+        pipeline = load_pipeline(task_frames(task, frames))
         runner = TaskRunner(pipeline, task, prompt, generation, chapter_options, on_stats=hooks.on_stats)
 
     def prepare(path: str) -> PreparedVideo:
@@ -77,14 +77,6 @@ def run_task_over_videos(
         with hooks.stream(path) if hooks.stream is not None else contextlib.nullcontext(None) as on_text:
             return runner(path, prepared, on_text=on_text)
 
-    def fewer_frames(prepared: PreparedVideo) -> PreparedVideo | None:
-        """After running out of memory: free what can be freed, and try again with half the frames."""
-        runner.pipeline.engine.release_memory()
-        smaller = prepared.reduced()
-        if smaller is not None and hooks.on_retry is not None:
-            hooks.on_retry(prepared, smaller)
-        return smaller
-
     return run_batch(
         inputs,
         task=task,
@@ -94,7 +86,7 @@ def run_task_over_videos(
         log=log,
         emit=emit,
         on_error=hooks.on_error,
-        reduce=fewer_frames,
+        reduce=lambda prepared: fewer_frames(runner.pipeline, prepared, hooks.on_retry),
         retry_failed=retry_failed,
         progress=progress,
     )
@@ -121,3 +113,26 @@ def check_inputs(paths: Sequence[str]) -> dict[str, BaseException]:
         except Exception as exc:  # noqa: BLE001 - becomes this input's failed record
             bad[path] = exc
     return bad
+
+
+def task_question(task: str, prompt: str) -> str | None:
+    """What a record's `question` is: the prompt of an "ask", else none (a describe's instruction is not one)."""
+    return prompt if task == "ask" else None
+
+
+def task_frames(task: str, frames: FrameOptions) -> FrameOptions:
+    """The sampling a task's pipeline is built with: chapters sample the whole video densely."""
+    return chapter_frames(frames) if task == "chapterize" else frames
+
+
+def fewer_frames(
+    pipeline: VideoPipeline, prepared: PreparedVideo,
+    on_retry: Callable[[PreparedVideo, PreparedVideo], None] | None = None,
+) -> PreparedVideo | None:
+    """After running out of memory: free what can be freed, and try again with half the frames
+    (the batch runner's `reduce`, for the local engine and the Ray engine's actors alike)."""
+    pipeline.engine.release_memory()
+    smaller = prepared.reduced()
+    if smaller is not None and on_retry is not None:
+        on_retry(prepared, smaller)
+    return smaller

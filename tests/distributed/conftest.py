@@ -1,0 +1,34 @@
+"""Fixtures of the `--engine ray` tests: one local Ray (2 CPUs, loopback only) for the whole session,
+the clips, and the CLI's state in temporary directories."""
+
+from __future__ import annotations
+
+import pytest
+from ray_fixtures import make_clips
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path_factory, monkeypatch):
+    root = tmp_path_factory.mktemp("state")
+    for name in ("CONFIG", "CACHE", "DATA"):
+        monkeypatch.setenv(f"CROSSLMM_{name}_DIR", str(root / name.lower()))
+    for name in ("CROSSLMM_MODEL", "CROSSLMM_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    return root
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray as `--engine ray` starts one (loopback only), with the 2 CPUs of a CI machine; the
+    engine finds it running and uses it, so the tests pay Ray's start once."""
+    from crosslmm_cli.distributed.cluster import ray_cluster
+
+    with ray_cluster(num_cpus=2) as shape:
+        yield shape
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    return make_clips(tmp_path_factory.mktemp("clips") / "clips")
