@@ -177,15 +177,29 @@ def _default_converter(preset: Preset) -> Converter:
 
 
 def _cached_snapshot(preset: Preset) -> Path | None:
+    return cached_hub_snapshot(preset.repo, preset.revision)
+
+
+def cached_hub_snapshot(repo: str, revision: str | None = None) -> Path | None:
+    """The hub repo's snapshot in huggingface_hub's cache, never the network; None if not there."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     from crosslmm_cli.checkpoints.loader import HUB_ALLOW_PATTERNS
 
     try:
-        return Path(snapshot_download(preset.repo, revision=preset.revision, allow_patterns=HUB_ALLOW_PATTERNS, local_files_only=True))
+        return Path(snapshot_download(repo, revision=revision, allow_patterns=HUB_ALLOW_PATTERNS, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
+
+
+def local_checkpoint_dir(location: str) -> Path | None:
+    """Where `ResolvedModel.location`'s files are on this machine, without downloading: the
+    directory itself, or a hub id's cached snapshot (None: not downloaded yet)."""
+    path = Path(location).expanduser()
+    if path.is_dir():
+        return path
+    return cached_hub_snapshot(location) if _HUB_ID.fullmatch(location) else None
 
 
 def _delete_hub_download(repo: str) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.checkpoints.devices import set_threads
-from crosslmm_cli.cli.options import Device, Quiet, Threads, placement
+from crosslmm_cli.cli.options import Device, Quiet, Threads, checkpoint_for, placement
 from crosslmm_cli.cli.reporting import fail, reported_errors, usage_errors
 from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, check_data_path, print_json, warn
 
@@ -28,7 +28,7 @@ def read_prompts(path: Path) -> tuple[str, ...]:
 
 
 def distill_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="CrossLMM checkpoint: the teacher and the student's start.",
+    model: Annotated[str, typer.Option("--model", "-m", help="CrossLMM model, the teacher and the student's start: preset name, checkpoint directory or hub id.",
                                        rich_help_panel=MODEL)],
     videos: Annotated[Path, typer.Option("--videos", help="Folder of videos (searched recursively).",
                                          rich_help_panel=DATA)],
@@ -37,8 +37,8 @@ def distill_command(
     prompts: Annotated[Optional[Path], typer.Option("--prompts", help="Text file, one generic prompt per line "
                                                     "(default: describe / what happens / who / where / when).",
                                                     rich_help_panel=DATA)] = None,
-    frames: Annotated[int, typer.Option("--frames", "-n", help="Frames sampled evenly from each video.",
-                                        rich_help_panel=DATA)] = 8,
+    frames: Annotated[Optional[int], typer.Option("--frames", "-n", min=1, help="Frames sampled evenly from each video (default: the checkpoint's own, as `crosslmm ask`).",
+                                        rich_help_panel=DATA)] = None,
     holdout: Annotated[int, typer.Option("--holdout", help="Last N videos only measure the KL, before and after.",
                                          rich_help_panel=DATA)] = 0,
     tokens_per_frame: Annotated[Optional[int], typer.Option("--tokens-per-frame", help="The student's tokens per frame "
@@ -87,6 +87,8 @@ def distill_command(
         from crosslmm_cli.training.optim import OptimizerSettings
         from crosslmm_cli.training.sft import default_workers
 
+        model, own_frames = checkpoint_for(model)
+        frames = frames or own_frames
         set_threads(threads, model, device)
         with usage_errors():
             settings = DistillSettings(

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from crosslmm_cli.checkpoints.devices import set_threads
-from crosslmm_cli.cli.options import Device, Quantize, Quiet, Threads, placement
+from crosslmm_cli.cli.options import Device, Quantize, Quiet, Threads, checkpoint_for, placement
 from crosslmm_cli.cli.reporting import fail, reported_errors
 from crosslmm_cli.cli.terminal import make_console
 from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, check_data_path, print_json, warn
@@ -37,7 +37,7 @@ def summary_table(summary: Any) -> Any:
 def eval_command(
     data: Annotated[Path, typer.Option("--data", help="Eval items (JSONL): question, options + answer letter, "
                                        "or answer + match.", rich_help_panel=DATA)],
-    model: Annotated[str, typer.Option("--model", "-m", help="CrossLMM checkpoint (directory or hub id).",
+    model: Annotated[str, typer.Option("--model", "-m", help="CrossLMM model: preset name, checkpoint directory or hub id.",
                                        rich_help_panel=MODEL)],
     frames: Annotated[Optional[int], typer.Option("--frames", "-n", min=1, help="Frames sampled evenly "
                                                   f"(default {DEFAULT_FRAMES} unless --fps).", rich_help_panel=FRAMES)] = None,
@@ -70,13 +70,16 @@ def eval_command(
         from crosslmm_cli.training.frame_cache import FrameLoader
         from crosslmm_cli.training.progress import ProgressBar
 
-        options = FrameOptions(num_frames=frames, fps=fps, max_frames=max_frames)
+        model, own_frames = checkpoint_for(model)
         items, problems = read_eval_items(data)
         for problem in problems[:20]:
             warn(f"left out {problem}")
         items = items[:limit] if limit else items
         set_threads(threads, model, device)
         loaded, processor = load_model(model, quantize=quantize, device=device, tokens_per_frame=tokens_per_frame)
+        if frames is None and fps is None:  # the checkpoint's own count (a hub download's is known only now)
+            frames = processor.num_frames or own_frames
+        options = FrameOptions(num_frames=frames, fps=fps, max_frames=max_frames)
         # Frames as `crosslmm ask` samples them, resized where the model is, as `crosslmm ask` resizes them.
         loader = FrameLoader(processor.image_processor, options, device=loaded.device)
         predictions = []

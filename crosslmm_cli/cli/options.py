@@ -31,6 +31,17 @@ Quiet = Annotated[bool, typer.Option(
     "--quiet", rich_help_panel=OUTPUT, help="Print only results: no notes, no progress bars.")]
 
 
+def checkpoint_for(ref: str) -> tuple[str, int]:
+    """(location, default frames) of a `--model` value: a preset name, a checkpoint directory or a
+    hub id, resolved as `crosslmm ask` resolves it, so every command accepts all three alike."""
+    from crosslmm_cli.checkpoints.settings import ModelChoice
+    from crosslmm_cli.checkpoints.store import resolve_model
+    from crosslmm_cli.engine.loading import default_frames_of
+
+    resolved = resolve_model(ModelChoice(ref, "flag"))
+    return resolved.location, default_frames_of(resolved)
+
+
 def placement(quantize: str | None, device: str | None) -> tuple[str, str]:
     """(--quantize, --device) as given, else the settings file's, else auto; a bad value is a
     UsageError (exit 2) naming the flag."""

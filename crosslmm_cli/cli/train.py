@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from crosslmm_cli.checkpoints.devices import set_threads
-from crosslmm_cli.cli.options import Device, Quiet, Threads, placement
+from crosslmm_cli.cli.options import Device, Quiet, Threads, checkpoint_for, placement
 from crosslmm_cli.cli.reporting import reported_errors, usage_errors
 from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, check_data_path, print_json, warn
 
@@ -16,7 +16,7 @@ from crosslmm_cli.cli.training_options import DATA, MODEL, OUTPUT, TRAINING, che
 def train_command(
     data: Annotated[Path, typer.Option("--data", help="Training conversations: LLaVA-style JSON list or JSONL.",
                                        rich_help_panel=DATA)],
-    model: Annotated[str, typer.Option("--model", "-m", help="CrossLMM checkpoint to start from (directory or hub id).",
+    model: Annotated[str, typer.Option("--model", "-m", help="CrossLMM model to start from: preset name, checkpoint directory or hub id.",
                                        rich_help_panel=MODEL)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for checkpoints, metrics and the final model.",
                                          rich_help_panel=OUTPUT)],
@@ -54,8 +54,8 @@ def train_command(
     lora_rank: Annotated[int, typer.Option("--lora-rank", rich_help_panel=TRAINING)] = 16,
     lora_alpha: Annotated[float, typer.Option("--lora-alpha", rich_help_panel=TRAINING)] = 32.0,
     lora_dropout: Annotated[float, typer.Option("--lora-dropout", rich_help_panel=TRAINING)] = 0.05,
-    frames: Annotated[int, typer.Option("--frames", "-n", help="Frames sampled evenly from each clip.",
-                                        rich_help_panel=DATA)] = 8,
+    frames: Annotated[Optional[int], typer.Option("--frames", "-n", min=1, help="Frames sampled evenly from each clip (default: the checkpoint's own, as `crosslmm ask`).",
+                                        rich_help_panel=DATA)] = None,
     max_length: Annotated[Optional[int], typer.Option("--max-length", help="Cut sequences to this many tokens.",
                                                       rich_help_panel=DATA)] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Processes decoding clips (default: cores - 1, "
@@ -85,6 +85,8 @@ def train_command(
         from crosslmm_cli.training.optim import OptimizerSettings
         from crosslmm_cli.training.sft import TrainSettings, default_workers, train
 
+        model, own_frames = checkpoint_for(model)
+        frames = frames or own_frames
         set_threads(threads, model, device)
         with usage_errors():
             settings = TrainSettings(

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
 
 
 def default_frames_of(model: ResolvedModel) -> int:
-    """The frames a run samples when no flag says: the preset's, else the tool's default."""
+    """The frames a run samples when no flag says: the checkpoint's own (processor_config.json's
+    `num_frames`), else the preset's, else the tool's default. The checkpoint comes first so that
+    `--model demo`, `--model models/demo` and a hub id of the same files sample the same frames."""
+    from crosslmm_cli.checkpoints.store import local_checkpoint_dir
+    from crosslmm_cli.modeling.processing import checkpoint_default_frames
+
+    directory = local_checkpoint_dir(model.location)
+    own = checkpoint_default_frames(directory) if directory is not None else None
+    if own is not None:
+        return own
     return model.preset.default_frames if model.preset is not None else DEFAULT_FRAMES
 
 

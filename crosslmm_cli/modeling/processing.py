@@ -48,7 +48,10 @@ class CrossLMMProcessor:
         tokens_per_frame: int,
         video_newline: bool,
         video_token: str = "<video>",
+        num_frames: int | None = None,
     ) -> None:
+        if num_frames is not None and not (isinstance(num_frames, int) and not isinstance(num_frames, bool) and num_frames > 0):
+            raise ValueError(f"num_frames must be a positive integer or absent, got {num_frames!r}")
         if not (isinstance(tokens_per_frame, int) and not isinstance(tokens_per_frame, bool) and tokens_per_frame > 0):
             raise ValueError(f"tokens_per_frame must be a positive integer, got {tokens_per_frame!r}")
         if not isinstance(video_newline, bool):
@@ -67,11 +70,12 @@ class CrossLMMProcessor:
         self.video_newline = video_newline
         self.video_token = video_token
         self.video_token_id: int = ids[0]
+        self.num_frames = num_frames  # the frames this checkpoint was trained on: commands' default
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(tokens_per_frame={self.tokens_per_frame}, video_newline={self.video_newline}, "
-            f"video_token={self.video_token!r}, output_size={self.image_processor.output_size})"
+            f"video_token={self.video_token!r}, num_frames={self.num_frames}, output_size={self.image_processor.output_size})"
         )
 
     def num_video_tokens(self, num_frames: int) -> int:
@@ -107,6 +111,7 @@ class CrossLMMProcessor:
                 "tokens_per_frame": self.tokens_per_frame,
                 "video_newline": self.video_newline,
                 "video_token": self.video_token,
+                **({"num_frames": self.num_frames} if self.num_frames is not None else {}),
             },
         )
         self.image_processor.save_pretrained(directory)
@@ -310,7 +315,23 @@ def _read_processor_config(path: Path) -> dict[str, Any]:
     if not (isinstance(video_token, str) and video_token):
         raise CheckpointFileError(path, f"field 'video_token': expected a non-empty string, got {video_token!r}")
     fields["video_token"] = video_token
+    num_frames = data.get("num_frames")
+    if num_frames is not None:
+        if not (isinstance(num_frames, int) and not isinstance(num_frames, bool) and num_frames > 0):
+            raise CheckpointFileError(path, f"field 'num_frames': expected a positive integer, got {num_frames!r}")
+        fields["num_frames"] = num_frames
     return fields
+
+
+def checkpoint_default_frames(directory: str | Path) -> int | None:
+    """The `num_frames` a checkpoint directory's processor_config.json gives, without loading anything
+    (None: the file does not say, or there is no such file; a broken value is the loader's to report)."""
+    path = Path(directory) / PROCESSOR_CONFIG_NAME
+    try:
+        value = read_json_object(path).get("num_frames")
+    except CheckpointFileError:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _load_tokenizer(directory: Path) -> tuple[PreTrainedTokenizerBase, Path]:

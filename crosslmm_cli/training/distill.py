@@ -227,6 +227,7 @@ def distill(settings: DistillSettings, *, warn: Callable[[str], None] | None = N
         raise TrainingSetupError(
             f"the student sees {config.tokens_per_frame} tokens per frame and the teacher {teacher.tokens_per_frame}: "
             "the student must see fewer", hint="pass --tokens-per-frame 9 (or 1, 4, 16)")
+    trainable.processor.num_frames = settings.frames  # the checkpoints written carry the frames they learned from
     frames = FrameLoader(trainable.processor.image_processor, FrameOptions(num_frames=settings.frames),
                          cache_dir=settings.frame_cache or output / "frame-cache", exact=True)
     targets, runs = teacher_pass(trainable, videos, settings, teacher, frames, warn)

@@ -193,6 +193,7 @@ def train(settings: TrainSettings, *, warn: Callable[[str], None] | None = None)
         raise TrainingSetupError(str(error)) from error
     trainable, counts = prepare_model(settings.model, plan, settings.model_settings, settings.loop.seed)
 
+    trainable.processor.num_frames = settings.frames  # the checkpoints written carry the frames they learned from
     frames = FrameLoader(trainable.processor.image_processor, FrameOptions(num_frames=settings.frames),
                          cache_dir=settings.frame_cache or output / "frame-cache", exact=True)
     dataset = ConversationDataset(conversations, trainable.processor, frames, max_length=settings.max_length)
