@@ -48,7 +48,7 @@ def parse_ints(text: str, option: str) -> tuple[int, ...]:
 
 @bench_app.command("model")
 def model_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="A shape preset (random weights: cpu-small, qwen2.5-1.5b, qwen2.5-7b, ...) or a checkpoint directory. Default: cpu-small on CPU, qwen2.5-7b on a GPU.")] = "auto",
+    model: Annotated[str, typer.Option("--model", "-m", help="A shape preset (random weights: cpu-small, qwen2.5-1.5b, qwen2.5-7b, ...) or a checkpoint: model preset name, directory or hub id. Default: cpu-small on CPU, qwen2.5-7b on a GPU.")] = "auto",
     frames: Annotated[str | None, typer.Option(help="Frame counts, comma-separated. Default: 8,32,64,128,256 (32,256,512 with --computed).")] = None,
     tokens_per_frame: Annotated[str, typer.Option("--tokens-per-frame", help="CrossLMM tokens per frame, comma-separated.")] = "1,9,16",
     baseline: Annotated[int | None, typer.Option("--baseline-tokens-per-frame", metavar="N", show_default=False, help="Tokens per frame of the full-token baseline (cross-attention shut, bilinear pooling; default: LLaVA-OneVision's for the model's encoder, 196 for SigLIP's); 0 = no baseline.")] = None,
@@ -95,8 +95,17 @@ def model_command(
 
     from crosslmm_cli.bench.model import BASELINE_FROM_MODEL, ModelBenchOptions
 
+    from crosslmm_cli.bench.build import is_shape_name
+
     if model == "auto":
         model = "qwen2.5-7b" if device != "cpu" and torch.cuda.is_available() else "cpu-small"
+    elif not is_shape_name(model):  # a checkpoint: a model preset name, a directory or a hub id, as everywhere
+        from crosslmm_cli.cli.options import checkpoint_for
+
+        try:
+            model, _ = checkpoint_for(model)
+        except CrossLMMError as error:
+            raise exit_for(error) from None
     torch.set_num_threads(threads or _default_threads(model, device))
     options = ModelBenchOptions(
         model=model, frames=frame_counts, tokens_per_frame=tokens, baseline_tokens_per_frame=BASELINE_FROM_MODEL if baseline is None else (baseline or None),

@@ -1,20 +1,22 @@
-"""Rebuild the bundled `demo` model from a seed: tokenizer, fresh tiny CrossLMM, data, training, eval.
+"""Rebuild the bundled `demo` model from a seed, stage by stage, as real video LLMs are built.
 
-Every step goes through the project's own tools, so the demo doubles as an end-to-end check:
-`crosslmm synth` writes the data, `crosslmm train` trains, `crosslmm eval` scores. The same script
-runs the miniature Table 2a ablation (docs/ablation.md): `--cross-attention none|v2v|t2v|both`
-and `--tokens-per-frame` change the model, nothing else.
+    python models/demo/build.py                      # WORK = runs/demo; add --install to ship it
+    python models/demo/build.py --setting t2v-1      # an ablation run (docs/ablation.md)
 
-    PYTHONPATH=. python models/demo/build.py --work runs/demo --install   # what ships in models/demo/
-
-Steps (each skipped when its output already exists, so an interrupted build resumes):
-  1. data:  crosslmm synth --out WORK/data --n N_TRAIN --seed SEED --turns 16 (eval split: N_EVAL clips)
-  2. init:  WORK/init, a from-scratch model (random weights from SEED) and its tokenizer
-  3. train: crosslmm train --stage 2 ... --output WORK/model (summary in WORK/train.json)
-  4. eval:  crosslmm eval on eval.jsonl and eval_novel.jsonl -> WORK/eval.json, WORK/eval_novel.json
-            and every prediction in WORK/*-predictions.jsonl
-  5. --install: copy the model files (no frame cache, no checkpoints) and the scores (eval.json)
-            into models/demo/
+Stages (each skipped when its output exists, so an interrupted build resumes; WORK/times.json
+says how long each took):
+  data   `crosslmm synth`: N_TRAIN training clips from SEED; a monitor split (SEED+1) that only
+         stage 0a and 1a report on; and the bar split (SEED+2), which no stage ever reads
+  init   a tokenizer trained on the world's text and the tool's prompts; random weights from SEED
+  0a     vision: the encoder learns what covers each patch (recipe/vision.py)        } in parallel,
+  0b     language: `crosslmm train --trainable llm` on the world's text (recipe.records)  } one core each
+  merge  the init model with 0a's encoder and 0b's LLM
+  1a     grounding: projector, time embedding and layer 0's T2V learn to find what a word names
+         (recipe/grounding.py), encoder and LLM frozen
+  1b     `crosslmm train --stage 1` on captions: projector + cross-attention, encoder and LLM frozen
+  2      `crosslmm train --stage 2` on every question of the world and the tool's own prompts
+  eval   `crosslmm eval` on the bar split (multiple choice and open), caption facts, chapters
+  --install copies the model files and WORK/eval.json into models/demo/
 """
 
 from __future__ import annotations
@@ -26,200 +28,196 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's crosslmm_cli, installed or not
+sys.path.insert(0, str(HERE))  # recipe/ and research/
 
-from crosslmm_cli.synthetic.questions import OBJECT_TASKS  # noqa: E402
-from research.ablation_table import object_accuracy  # noqa: E402  (this script's folder, on sys.path as it runs)
+from recipe.settings import SETTINGS, BuildSettings, init_model  # noqa: E402
 
-#: The model's shape. The encoder sees 64x64 frames as an 8x8 grid of 8-pixel patches (the grid the
-#: synthetic world is drawn for: one patch is 16x16 px of a 128x128 clip, a dot fills one patch).
-VISION = {"model_type": "siglip_vision_model", "hidden_size": 128, "intermediate_size": 384,
-          "num_hidden_layers": 3, "num_attention_heads": 4, "image_size": 64, "patch_size": 8,
-          "vision_use_head": False}
-TEXT = {"model_type": "qwen2", "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}, "tie_word_embeddings": True}
-#: Cross-attention in every 2nd of the 4 LLM layers (the paper's K=4 would leave only the last).
-CROSS_ATTENTION_LAYERS = [1, 3]
-VOCAB_SIZE = 512  # the world has 145 words; 512 gives each a token of its own
 #: Files that make a checkpoint (what ships); everything else in the run folder stays behind.
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                "processor_config.json", "preprocessor_config.json")
 
 
-def cli(*args: str, log: Path | None = None) -> None:
+def cli(*args: str, log: Path | None = None, threads: int = 1) -> None:
     """Run `python -m crosslmm_cli ARGS` (this checkout's code) and fail loudly if it fails."""
     command = [sys.executable, "-m", "crosslmm_cli", *args]
     print("$ crosslmm " + " ".join(args), flush=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    if log is None:
-        result = subprocess.run(command, cwd=REPO, env=env)
-    else:
-        with open(log, "w", encoding="utf-8") as sink:  # the command's --json summary
-            result = subprocess.run(command, cwd=REPO, env=env, stdout=sink)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads)}
+    with open(log, "w", encoding="utf-8") if log else open(os.devnull, "w") as sink:  # the command's --json summary
+        result = subprocess.run(command, cwd=REPO, env=env, stdout=sink if log else None)
     if result.returncode:
         raise SystemExit(f"crosslmm {args[0]} failed with exit code {result.returncode}")
 
 
-def build_init(folder: Path, *, seed: int, tokens_per_frame: int, cross_attention: str, gates: float) -> None:
-    """A fresh model: a BPE tokenizer trained on the world's text, random weights from `seed`.
+class Build:
+    """One run folder: its stages, what each took, and the settings it was built with."""
 
-    `gates` is the tanh gates' starting pre-activation. The paper starts them at 0 so that a
-    pretrained LLM is undisturbed; a model trained from scratch has nothing to protect, and behind a
-    shut gate the block's own weights get no gradient until the gate has moved.
-    """
-    from crosslmm_cli.modeling.random_checkpoint import random_model, random_processor
-    from crosslmm_cli.synthetic import text_corpus
+    def __init__(self, work: Path, settings: BuildSettings, stage0_from: Path | None = None) -> None:
+        self.work, self.settings = work, settings
+        self.stage0_from = stage0_from  # another build whose stage 0a/0b (setting-independent parts) this one reuses
+        self.data = work / "data"
+        self.train, self.monitor, self.bars = self.data / "train", self.data / "monitor", self.data / "bars"
+        self.frame_cache = self.data / "frame-cache"
+        self.times_path = work / "times.json"
+        self.times = json.loads(self.times_path.read_text()) if self.times_path.exists() else {}
 
-    processor = random_processor(tokens_per_frame, VISION["image_size"], corpus=text_corpus(), vocab_size=VOCAB_SIZE)
-    layers = [] if cross_attention == "none" else CROSS_ATTENTION_LAYERS
-    blocks = ["v2v", "t2v"] if cross_attention in ("none", "both") else [cross_attention]
-    model, processor = random_model(
-        "tiny", seed=seed, gates=gates if layers else None, processor=processor, vision_config=VISION,
-        text_config=dict(TEXT),
-        tokens_per_frame=tokens_per_frame, cross_attention_layers=layers, cross_attention_blocks=blocks,
-        kv_tokens_per_frame=None, vision_chunk_size=64,
-    )
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    params = sum(p.numel() for p in model.parameters())
-    print(f"init: {params:,} parameters, vocabulary {len(processor.tokenizer)}, {tokens_per_frame} token(s) per frame, "
-          f"cross-attention {cross_attention} in layers {layers} -> {folder}", flush=True)
+    def stage(self, name: str, done: Path, run) -> None:  # noqa: ANN001 - a callable
+        if done.exists():
+            return
+        started = time.monotonic()
+        print(f"== stage {name}", flush=True)
+        run()
+        self.times[name] = round(time.monotonic() - started, 1)
+        self.times_path.write_text(json.dumps(self.times, indent=1) + "\n")
+        print(f"== stage {name}: {self.times[name]:.0f} s", flush=True)
+
+    def train_cli(self, name: str, model: Path, data: Path, output: Path, *extra: str, threads: int = 1) -> None:
+        s = self.settings
+        cli("train", "--model", str(model), "--data", str(data), "--output", str(output), "--frames", str(s.frames),
+            "--seed", str(s.seed), "--threads", str(threads), "--workers", "1", "--epochs", "1000",
+            "--frame-cache", str(self.frame_cache), "--save-every", "250", "--log-every", "10", "--quiet", "--json",
+            *extra, log=self.work / f"{name}.json", threads=threads)
+
+    # --- the stages -----------------------------------------------------------------------------
+
+    def make_data(self) -> None:
+        s = self.settings
+        for split, n, seed, name in ((self.train, s.n_train, s.seed, "train"), (self.monitor, s.n_monitor, s.seed + 1, "eval"),
+                                     (self.bars, s.n_bars, s.seed + 2, "eval")):
+            if not (split / "clips.jsonl").exists():
+                cli("synth", "--out", str(split.parent / f"{split.name}-tmp"), "--n", str(n), "--seed", str(seed), "--split", name,
+                    "--turns", "16", "--open-questions", "--workers", "2")
+                (split.parent / f"{split.name}-tmp" / name).rename(split)
+                shutil.rmtree(split.parent / f"{split.name}-tmp")
+        from recipe.records import caption_records, language_records, question_records, tool_records, write_jsonl
+
+        write_jsonl(self.train / "language.jsonl", language_records(self.train, seed=s.seed))
+        write_jsonl(self.train / "captions.jsonl", caption_records(self.train, seed=s.seed))
+        write_jsonl(self.train / "stage2.jsonl", question_records(self.train, seed=s.seed) + tool_records(self.train))
+
+    def vision(self) -> None:
+        from recipe.vision import pretrain_vision
+
+        pretrain_vision(self.work / "init", self.train, self.monitor, self.work / "stage0a", self.settings.vision,
+                        cache_dir=self.frame_cache, frames=self.settings.frames, log=lambda m: print(m, flush=True))
+
+    def language(self) -> None:
+        s = self.settings
+        self.train_cli("stage0b", self.work / "init", self.train / "language.jsonl", self.work / "stage0b",
+                       "--trainable", "llm", "--max-steps", str(s.language_steps), "--batch-size", "16", "--lr", "2e-3",
+                       "--warmup", "0.05")
+
+    def stage0(self) -> None:
+        """0a and 0b train disjoint parts on different data: run side by side, a core each."""
+        with ThreadPoolExecutor(2) as pool:
+            jobs = [pool.submit(self.stage, "0a vision", self.work / "stage0a" / "stage0a.json", self.vision),
+                    pool.submit(self.stage, "0b language", self.work / "stage0b" / "model.safetensors", self.language)]
+            for job in jobs:
+                job.result()
+
+    def merge(self) -> None:
+        from recipe.weights import merge_groups
+
+        source = self.stage0_from or self.work
+        merge_groups(self.work / "init", self.work / "stage0", {"vision": source / "stage0a", "llm": source / "stage0b"})
+
+    def grounding(self) -> None:
+        from recipe.grounding import pretrain_grounding
+
+        pretrain_grounding(self.work / "stage0", self.train, self.monitor, self.work / "stage1a", self.settings.grounding,
+                           cache_dir=self.frame_cache, frames=self.settings.frames, log=lambda m: print(m, flush=True))
+
+    def captions(self) -> None:
+        s = self.settings
+        self.train_cli("stage1b", self.work / "stage1a", self.train / "captions.jsonl", self.work / "stage1b", "--stage", "1",
+                       "--trainable", s.stage1_groups, "--max-steps", str(s.caption_steps), "--batch-size", "8",
+                       "--lr", "1e-3", "--warmup", "0.05", threads=2)
+
+    def finetune(self) -> None:
+        s = self.settings
+        start = self.work / ("stage1b" if s.caption_steps and s.stage1_groups else "stage1a")
+        self.train_cli("stage2", start, self.train / "stage2.jsonl", self.work / "model", "--stage", "2",
+                       "--trainable", s.stage2_groups, "--max-steps", str(s.finetune_steps), "--batch-size", "4",
+                       "--lr", "1e-3", "--warmup", "0.03", threads=2)
+
+    def evaluate(self) -> None:
+        from research.scores import bar_scores, split_eval_file
+
+        model = self.work / "model"
+        for name, data in zip(("eval-mc", "eval-open"), split_eval_file(self.bars / "eval.jsonl")):
+            cli("eval", "--model", str(model), "--data", str(data), "--threads", "2", "--max-new-tokens", "160", "--quiet",
+                "--json", "--jsonl", str(self.work / f"{name}-predictions.jsonl"), log=self.work / f"{name}.json", threads=2)
+        chapter_videos = self.bars / "chapter-videos"  # the multi-scene clips, where chapters have boundaries
+        chapter_videos.mkdir(exist_ok=True)
+        for row in (json.loads(line) for line in (self.bars / "chapters.jsonl").read_text().splitlines() if line.strip()):
+            link = chapter_videos / Path(row["video"]).name
+            if not link.exists():
+                link.symlink_to(self.bars / row["video"])
+        (self.work / "chapters.jsonl").unlink(missing_ok=True)
+        cli("batch", str(chapter_videos), "--task", "chapterize", "--model", str(model), "--fps", "2", "--min-length", "2",
+            "--output", str(self.work / "chapters.jsonl"), "--quiet", "--threads", "2", threads=2)
+        scores = bar_scores(self.work, self.bars)
+        (self.work / "eval.json").write_text(json.dumps({**scores, "times_s": self.times}, indent=1) + "\n")
+
+    def run(self) -> None:
+        s = self.settings
+        self.work.mkdir(parents=True, exist_ok=True)
+        if self.stage0_from is not None and not self.data.exists():
+            self.data.symlink_to(self.stage0_from / "data", target_is_directory=True)  # the same clips and frame cache
+        self.stage("data", self.train / "stage2.jsonl", self.make_data)
+        self.stage("init", self.work / "init" / "model.safetensors", lambda: init_model(self.work / "init", s))
+        if self.stage0_from is None:
+            self.stage0()
+        self.stage("merge", self.work / "stage0" / "model.safetensors", self.merge)
+        if s.grounding_steps:
+            self.stage("1a grounding", self.work / "stage1a" / "stage1a.json", self.grounding)
+        else:
+            shutil.copytree(self.work / "stage0", self.work / "stage1a", dirs_exist_ok=True)
+        if s.caption_steps and s.stage1_groups:
+            self.stage("1b captions", self.work / "stage1b" / "model.safetensors", self.captions)
+        self.stage("2 fine-tune", self.work / "model" / "model.safetensors", self.finetune)
+        self.stage("eval", self.work / "eval.json", self.evaluate)
 
 
-#: tests/demo re-runs the first clips of the eval set; their scores are stored apart, so the test
-#: compares the same questions (the whole set's accuracy varies by several points between subsets).
-TEST_CLIPS = 16
-
-
-def subset_scores(predictions: Path, clips: int = TEST_CLIPS) -> dict:
-    """Bar-task accuracy and caption backgrounds on the eval clips numbered below `clips`."""
-    from research.describe_quality import background
-
-    rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [row for row in rows if int(Path(row["video"]).stem.rsplit("-", 1)[1]) < clips]
-    bar = [row for row in rows if row["task"] in OBJECT_TASKS]
-    described = [row for row in rows if row["task"] == "describe"]
-    right_backgrounds = sum(background(r["prediction"]) == background(r["answer"]) for r in described)
-    return {"clips": clips, "bar_n": len(bar), "bar_accuracy": sum(row["correct"] for row in bar) / max(1, len(bar)),
-            "describe_n": len(described), "background": right_backgrounds / max(1, len(described))}
-
-
-def describe_quality(predictions: Path) -> dict:
-    """Background and scene count read off the captions (research/describe_quality.py)."""
-    from research.describe_quality import describe_quality as measure
-
-    return measure(predictions)
-
-
-def with_tool_prompts(data: Path, out: Path) -> Path:
-    """train.json plus records that ask the prompts `crosslmm describe` and `chapterize` send.
-
-    The world phrases its own questions ("Describe the video."); the tool's commands use theirs:
-    DESCRIBE_PROMPT (answer: the clip's caption) and, per chapter, TITLE_PROMPT over that
-    chapter's frames alone (answer: the scene's chapter title, so only single-scene clips).
-    """
-    from crosslmm_cli.synthetic import caption, chapters, read_clips
-    from crosslmm_cli.tasks import DESCRIBE_PROMPT, TITLE_PROMPT
-
-    def record(video: str, kind: str, prompt: str, answer: str) -> dict:
-        return {"id": f"{Path(video).stem}-{kind}", "video": video, "tasks": [kind],
-                "conversations": [{"from": "human", "value": f"<video>\n{prompt}"}, {"from": "gpt", "value": answer}]}
-
-    records = json.loads((data / "train" / "train.json").read_text(encoding="utf-8"))
-    extra = []
-    for video, clip in read_clips(data / "train" / "clips.jsonl"):
-        extra.append(record(video, "describe", DESCRIBE_PROMPT, caption(clip)))
-        if len(clip.scenes) == 1:
-            extra.append(record(video, "title", TITLE_PROMPT, chapters(clip)[0]["title"]))
-    out.write_text(json.dumps(records + extra), encoding="utf-8")
-    print(f"{len(extra)} records with the tool's prompts added to {len(records)} -> {out}", flush=True)
-    return out
+def install(work: Path) -> None:
+    for name in MODEL_FILES:
+        if (work / "model" / name).exists():
+            shutil.copyfile(work / "model" / name, HERE / name)  # plain 644 files, not the 600 of atomic writes
+    shutil.copyfile(work / "eval.json", HERE / "eval.json")
+    print(f"installed {work / 'model'} -> {HERE}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="run folder (data, init, model, eval results)")
-    parser.add_argument("--data", type=Path, help="reuse this synth folder instead of WORK/data")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "demo", help="run folder (default: runs/demo)")
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="demo", help="what to build (docs/ablation.md)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-train", type=int, default=4000, help="training clips")
-    parser.add_argument("--n-eval", type=int, default=100, help="standard eval clips (novel: a quarter)")
-    parser.add_argument("--tokens-per-frame", type=int, default=1)
-    parser.add_argument("--cross-attention", choices=("none", "v2v", "t2v", "both"), default="both")
-    parser.add_argument("--gates", type=float, default=1.0, help="initial gate pre-activation (tanh(1) = 0.76)")
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--turns", type=int, default=16, help="question-answer turns per training conversation")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--vision-lr", type=float, default=2e-3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--eval-limit", type=int, help="score only the first N eval questions")
-    parser.add_argument("--init-from", type=Path, help="start from this trained model instead of a fresh one")
-    parser.add_argument("--tool-prompts", action="store_true",
-                        help="also train on the prompts of `crosslmm describe` and `chapterize` (titles)")
     parser.add_argument("--install", action="store_true", help="copy the trained model into models/demo/")
+    parser.add_argument("--stage0-from", type=Path, help="reuse this build's stage 0a and 0b (the encoder and the LLM "
+                        "do not depend on the setting: the ablation's runs share the demo's)")
+    for stage in ("grounding", "caption", "finetune"):
+        parser.add_argument(f"--{stage}-steps", type=int, help=f"override the setting's {stage} steps")
     args = parser.parse_args(argv)
-
+    settings = SETTINGS[args.setting](args.seed)
+    if args.grounding_steps is not None:
+        settings = replace(settings, grounding=replace(settings.grounding, steps=args.grounding_steps))
+    if args.caption_steps is not None:
+        settings = replace(settings, caption_steps=args.caption_steps)
+    if args.finetune_steps is not None:
+        settings = replace(settings, finetune_steps=args.finetune_steps)
     work = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    data = (args.data or work / "data").resolve()
     started = time.monotonic()
-
-    if not (data / "train" / "train.json").exists():
-        cli("synth", "--out", str(data), "--n", str(args.n_train), "--seed", str(args.seed), "--split", "train",
-            "--turns", str(args.turns))
-    if not (data / "eval" / "eval.jsonl").exists():
-        cli("synth", "--out", str(data), "--n", str(args.n_eval), "--seed", str(args.seed), "--split", "eval")
-
-    train_file = data / "train" / "train.json"
-    if args.tool_prompts:  # written beside train.json, so the video paths stay relative to it
-        train_file = with_tool_prompts(data, data / "train" / "train-tool-prompts.json")
-
-    init = args.init_from.resolve() if args.init_from else work / "init"
-    if not (init / "model.safetensors").exists():
-        build_init(init, seed=args.seed, tokens_per_frame=args.tokens_per_frame, cross_attention=args.cross_attention,
-                   gates=args.gates)
-
-    model = work / "model"
-    if not (model / "model.safetensors").exists():
-        # Stage 2 trains everything; name the groups, since a model without some blocks has none to train.
-        blocks = {"none": [], "both": ["v2v", "t2v"]}.get(args.cross_attention, [args.cross_attention])
-        groups = ["projector", "llm", "vision", *blocks]
-        cli("train", "--stage", "2", "--trainable", ",".join(groups), "--model", str(init), "--data", str(train_file),
-            "--output", str(model), "--frames", str(args.frames), "--epochs", "1000", "--max-steps", str(args.steps),
-            "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--vision-lr", str(args.vision_lr),
-            "--warmup", "0.05", "--seed", str(args.seed), "--threads", str(args.threads), "--workers", "1",
-            "--save-every", "500", "--log-every", "10", "--frame-cache", str(data / "frame-cache"), "--quiet", "--json",
-            log=work / "train.json")
-
-    summaries = {}
-    for name in ("eval", "eval_novel"):
-        result = work / f"{name}.json"
-        if not result.exists():
-            extra = ["--limit", str(args.eval_limit)] if args.eval_limit else []
-            cli("eval", "--model", str(model), "--data", str(data / "eval" / f"{name}.jsonl"), "--frames",
-                str(args.frames), "--threads", str(args.threads), "--max-new-tokens", "120", "--quiet", "--json",
-                "--jsonl", str(work / f"{name}-predictions.jsonl"), *extra, log=result)
-        summary = json.loads(result.read_text())
-        summaries[name] = {**summary, "bar_accuracy": object_accuracy(summary),
-                           "describe_quality": describe_quality(work / f"{name}-predictions.jsonl"),
-                           "first_clips": subset_scores(work / f"{name}-predictions.jsonl")}
-        tasks = ", ".join(f"{task} {v['accuracy']:.1%}" for task, v in summary["tasks"].items())
-        print(f"{name}: {summary['accuracy']:.1%} of {summary['n']} ({tasks})", flush=True)
-
+    Build(work, settings, args.stage0_from.resolve() if args.stage0_from else None).run()
     if args.install:
-        for name in MODEL_FILES:
-            if (model / name).exists():
-                shutil.copyfile(model / name, HERE / name)  # plain 644 files, not the 600 of atomic writes
-        (HERE / "eval.json").write_text(json.dumps(summaries, indent=1) + "\n", encoding="utf-8")
-        print(f"installed {model} -> {HERE}", flush=True)
-    print(f"done in {time.monotonic() - started:.0f} s", flush=True)
+        install(work)
+    print(f"done in {time.monotonic() - started:.0f} s; scores in {work / 'eval.json'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -120,3 +120,11 @@ def test_an_unknown_model_is_one_line_naming_it(tmp_path):
     result = runner.invoke(app, ["eval", "--model", "no-such-model", "--data", str(tmp_path / "x.jsonl")])
     assert result.exit_code != 0
     assert "no-such-model" in result.output and "Traceback" not in result.output
+
+
+def test_bench_model_takes_all_three_as_well_as_its_shape_presets(three_refs):
+    for ref in three_refs.values():
+        result = runner.invoke(app, ["bench", "model", "--model", ref, "--frames", "2", "--repeats", "1",
+                                     "--weights", "32bit", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["rows"], result.stdout

@@ -19,14 +19,14 @@ def test_wheel_holds_the_demo_model_and_it_loads_from_the_installed_location(tmp
                             "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("crosslmm-*.whl")
-    build_code = {"build.py", "research"}  # the demo's build script and research code: source, not product
+    build_code = {"build.py", "recipe", "research"}  # the demo's build script, recipe and research code: source, not product
     shipped = {p.relative_to(DEMO_DIR).as_posix() for p in DEMO_DIR.rglob("*")
                if p.is_file() and "__pycache__" not in p.parts and p.relative_to(DEMO_DIR).parts[0] not in build_code}
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         assert {f"crosslmm_cli/_models/demo/{name}" for name in shipped} <= names
         models = sorted(name for name in names if name.startswith("crosslmm_cli/_models/"))
-        assert not [name for name in models if name.endswith(".py") or "/research/" in name], models
+        assert not [name for name in models if name.endswith(".py") or "/research/" in name or "/recipe/" in name], models
         assert {"crosslmm_cli/_models/presets/demo.toml", "crosslmm_cli/_models/demo/README.md",
                 "crosslmm_cli/_models/demo/examples/circle.mp4"} <= set(models)
         site = tmp_path / "site-packages"
