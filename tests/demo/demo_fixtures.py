@@ -12,9 +12,10 @@ from crosslmm_cli.synthetic.questions import OBJECT_TASKS as BAR_TASKS  # the ta
 
 #: The frames the demo preset samples.
 FRAMES = 8
-#: The held-out set of the tests: the first clips of the card's eval set (`crosslmm synth --seed 0
-#: --split eval`): a clip depends on (seed, subset, index) only, not on how many are written.
-SEED = 0
+#: The held-out set of the tests: the first clips of the bar split `models/demo/build.py` scores
+#: the card on (`crosslmm synth --seed 2 --split eval`, a seed no stage of the build reads): a clip
+#: depends on (seed, subset, index) only, not on how many are written.
+SEED = 2
 N_CLIPS = 16
 
 

@@ -53,7 +53,10 @@ def clip_number(row: dict[str, Any]) -> int:
 
 
 def first_clips(predictions: list[dict[str, Any]], clips: int = TEST_CLIPS) -> dict[str, Any]:
-    return {"clips": clips, "tasks": task_accuracy([r for r in predictions if clip_number(r) < clips])}
+    rows = [r for r in predictions if clip_number(r) < clips]
+    described = precision_recall((r["prediction"], r["answer"]) for r in rows if r["task"] == "describe")
+    return {"clips": clips, "tasks": task_accuracy(rows),
+            "describe": {"precision": round(described["precision"], 4), "recall": round(described["recall"], 4)}}
 
 
 def chapter_scores(records: Path, truth: Path) -> dict[str, float]:
