@@ -37,6 +37,11 @@ PROCESSOR_CLASS = "CrossLMMProcessor"
 Video = Union[np.ndarray, torch.Tensor]  # uint8 (T,H,W,C), or one frame (H,W,C)
 
 
+def is_positive_int(value: Any) -> bool:
+    """An int above 0 as JSON gives it (true and false are not numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 class CrossLMMProcessor:
     """Prompt building, tokenization with video placeholder expansion, and frame preprocessing."""
 
@@ -50,9 +55,9 @@ class CrossLMMProcessor:
         video_token: str = "<video>",
         num_frames: int | None = None,
     ) -> None:
-        if num_frames is not None and not (isinstance(num_frames, int) and not isinstance(num_frames, bool) and num_frames > 0):
+        if num_frames is not None and not is_positive_int(num_frames):
             raise ValueError(f"num_frames must be a positive integer or absent, got {num_frames!r}")
-        if not (isinstance(tokens_per_frame, int) and not isinstance(tokens_per_frame, bool) and tokens_per_frame > 0):
+        if not is_positive_int(tokens_per_frame):
             raise ValueError(f"tokens_per_frame must be a positive integer, got {tokens_per_frame!r}")
         if not isinstance(video_newline, bool):
             raise ValueError(f"video_newline must be true or false, got {video_newline!r}")
@@ -213,9 +218,7 @@ class CrossLMMProcessor:
         return BatchFeature(data=data)
 
     def _frames_per_video(self, videos: list[Video], num_markers: int, num_frames: int | None) -> int:
-        if num_frames is not None and not (
-            isinstance(num_frames, int) and not isinstance(num_frames, bool) and num_frames > 0
-        ):
+        if num_frames is not None and not is_positive_int(num_frames):
             raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
         if not videos:
             if num_markers and num_frames is None:
@@ -303,7 +306,7 @@ def _read_processor_config(path: Path) -> dict[str, Any]:
         raise CheckpointFileError(path, f"processor_class is {data['processor_class']!r}, expected {PROCESSOR_CLASS!r}")
     fields: dict[str, Any] = {}
     for name, check, expected in (
-        ("tokens_per_frame", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
+        ("tokens_per_frame", is_positive_int, "a positive integer"),
         ("video_newline", lambda v: isinstance(v, bool), "true or false"),
     ):
         if name not in data:
@@ -317,7 +320,7 @@ def _read_processor_config(path: Path) -> dict[str, Any]:
     fields["video_token"] = video_token
     num_frames = data.get("num_frames")
     if num_frames is not None:
-        if not (isinstance(num_frames, int) and not isinstance(num_frames, bool) and num_frames > 0):
+        if not is_positive_int(num_frames):
             raise CheckpointFileError(path, f"field 'num_frames': expected a positive integer, got {num_frames!r}")
         fields["num_frames"] = num_frames
     return fields
@@ -331,7 +334,7 @@ def checkpoint_default_frames(directory: str | Path) -> int | None:
         value = read_json_object(path).get("num_frames")
     except CheckpointFileError:
         return None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    return value if is_positive_int(value) else None
 
 
 def _load_tokenizer(directory: Path) -> tuple[PreTrainedTokenizerBase, Path]:
