@@ -19,10 +19,12 @@ def isolated_state(tmp_path_factory, monkeypatch):
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
     """A local Ray as `--engine ray` starts one (loopback only), with the 2 CPUs of a CI machine; the
-    engine finds it running and uses it, so the tests pay Ray's start once."""
+    engine finds it running and uses it, so a module pays Ray's start once. Module, not session:
+    README's cluster example ends with `ray stop`, which stops every Ray on the machine, and a
+    pytest process still attached to a Ray it stops is ended by Ray (exit 1, no report)."""
     from crosslmm_cli.distributed.cluster import ray_cluster
 
     with ray_cluster(num_cpus=2) as shape:
