@@ -113,8 +113,9 @@ class Engine:
             raise ModelLoadError(f"cannot load model {name or location!r}: {cause}") from exc
         loaded = model.loaded  # what load_model resolved: local path, device, dtype, quantization
         fingerprint = model_fingerprint(str(loaded.path), quantize=loaded.quantize, dtype=loaded.dtype)
-        own_frames = getattr(processor, "num_frames", None)  # the checkpoint's own default comes first
-        return cls(model, processor, name=name or location, fingerprint=fingerprint, default_frames=own_frames or default_frames)
+        # The checkpoint's own default comes first (a hub download's is known only once it is here).
+        return cls(model, processor, name=name or location, fingerprint=fingerprint,
+                   default_frames=processor.num_frames or default_frames)
 
     @property
     def device(self) -> torch.device:

@@ -56,7 +56,6 @@ class GroundingSettings:
     eval_every: int = 250
     layer: int = 0
     time_init_std: float = 0.0  # start the frame-time embedding here instead of at zero
-    train_projector: bool = True  # False: T2V adapts to the projector as it is (its output norm stays the LLM's)
     max_ratio: float = 0.5  # T2V's output norm over the hidden state's, at most (a penalty above it)
     ratio_weight: float = 1.0
 
@@ -170,8 +169,7 @@ def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path,
     heads = nn.ModuleDict({name: nn.Linear(width, len(classes)) for name, classes in TARGETS.items()})
     for param in model.parameters():
         param.requires_grad_(False)
-    trained = [*(inner.multi_modal_projector.parameters() if settings.train_projector else []), *block.parameters(),
-               *heads.parameters()]
+    trained = [*inner.multi_modal_projector.parameters(), *block.parameters(), *heads.parameters()]
     if inner.kv_time_embedding is not None:
         trained += list(inner.kv_time_embedding.parameters())
         if settings.time_init_std:
