@@ -11,19 +11,8 @@ from cli_fixtures import save_tiny_checkpoint
 
 
 @pytest.fixture(autouse=True)
-def isolated_state(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.mktemp("state")
-    for name in ("CONFIG", "CACHE", "DATA"):
-        monkeypatch.setenv(f"CROSSLMM_{name}_DIR", str(root / name.lower()))
-    monkeypatch.delenv("CROSSLMM_MODEL", raising=False)
-    monkeypatch.setenv("HF_HOME", str(root / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("NO_COLOR", "1")
-    import huggingface_hub.constants as hub
-
-    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(root / "hf" / "hub"))
-    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
-    return root
+def isolated_state(crosslmm_state):
+    return crosslmm_state
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Fixtures of the `--engine ray` tests: one local Ray (2 CPUs, loopback only) for the whole session,
+"""Fixtures of the `--engine ray` tests: a local Ray (2 CPUs, loopback only) per module,
 the clips, and the CLI's state in temporary directories."""
 
 from __future__ import annotations
@@ -8,15 +8,8 @@ from ray_fixtures import make_clips
 
 
 @pytest.fixture(autouse=True)
-def isolated_state(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.mktemp("state")
-    for name in ("CONFIG", "CACHE", "DATA"):
-        monkeypatch.setenv(f"CROSSLMM_{name}_DIR", str(root / name.lower()))
-    for name in ("CROSSLMM_MODEL", "CROSSLMM_SERVER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("NO_COLOR", "1")
-    return root
+def isolated_state(crosslmm_state):
+    return crosslmm_state
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,8 @@ from serve_fixtures import EXAMPLES, load_demo_engine, running_server
 
 
 @pytest.fixture(autouse=True)
-def isolated_state(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.mktemp("state")
-    for name in ("CONFIG", "CACHE", "DATA"):
-        monkeypatch.setenv(f"CROSSLMM_{name}_DIR", str(root / name.lower()))
-    for name in ("CROSSLMM_MODEL", "CROSSLMM_SERVER", "CROSSLMM_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("NO_COLOR", "1")
-    return root
+def isolated_state(crosslmm_state):
+    return crosslmm_state
 
 
 @pytest.fixture(scope="session")
