@@ -10,14 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 
-
 @pytest.fixture(autouse=True)
-def isolated_state(tmp_path, monkeypatch):
-    """Own config/cache/data directories, the Hugging Face Hub offline."""
-    for name in ("CONFIG", "CACHE", "DATA"):
-        monkeypatch.setenv(f"CROSSLMM_{name}_DIR", str(tmp_path / "state" / name.lower()))
-    monkeypatch.delenv("CROSSLMM_MODEL", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def isolated_state(crosslmm_state):
+    """The shared state isolation (tests/conftest.py): own directories, the Hub offline."""
+    return crosslmm_state
 
 
 @pytest.fixture(scope="module")
