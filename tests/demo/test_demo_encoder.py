@@ -45,20 +45,11 @@ def patch_data(model, processor, directory, n_clips: int):
             torch.from_numpy(np.concatenate(clips)))
 
 
-def probe_accuracy(fit, score, classes: int, steps: int = 300) -> float:
-    """A linear probe (standardised features, softmax regression, Adam) fitted on `fit`, scored on `score`."""
-    (x, y), (x_test, y_test) = fit, score
-    mean, std = x.mean(0), x.std(0) + 1e-5
-    torch.manual_seed(0)
-    head = torch.nn.Linear(x.shape[1], classes)
-    optimizer = torch.optim.Adam(head.parameters(), lr=0.05)
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(head((x - mean) / std), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        return float((head((x_test - mean) / std).argmax(1) == y_test).float().mean())
+def probe_accuracy(fit, score, classes: int) -> float:
+    """research.binding_probe's linear probe, fitted on `fit`, scored on `score`."""
+    from research.binding_probe import probe_accuracy as probe
+
+    return probe(*fit, *score, classes=classes, lr=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,170 @@
+"""Does the model know which object a question names where it makes the answer?
+
+Three measurements on a checkpoint, each at the position that predicts an answer's first token:
+
+  attention  per question type and layer, the share of T2V's attention on the named object's
+             patches (in every sampled frame) and on any object's: if the first is the second
+             divided by the number of objects, T2V looks at objects but not at the named one.
+  query      a linear probe (fitted on one split, scored on another) of the named shape from
+             the LLM's hidden state after each layer: what T2V's query could know.
+  reading    text only, a caption in context and a question about it (stage 0b's reading
+             records): the first answer token's accuracy, per question type.
+
+    PYTHONPATH=models/demo python -m research.binding_probe MODEL --data BUILD/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from research.answer_grounding import attention_weights, object_masks
+
+OBJECT_TASKS = ("colour", "shape", "size", "motion")
+
+
+def _answer_position(labels: list[int]) -> int:
+    """The position whose logits predict the first answer token."""
+    return next(i for i, label in enumerate(labels) if label != -100) - 1
+
+
+def _questions(split: Path, config: Any, n: int):  # noqa: ANN202 - a generator of (clip, video, qa)
+    from crosslmm_cli.synthetic import read_clips
+    from crosslmm_cli.synthetic.questions import scene_questions
+
+    seen = 0
+    for number, (video, clip) in enumerate(read_clips(split / "clips.jsonl")):
+        if len(clip.scenes) != 1:
+            continue
+        for qa in scene_questions(clip.scenes[0], config, np.random.default_rng(number)):
+            if qa.task in OBJECT_TASKS and qa.subject is not None and " at the " not in qa.question:
+                yield clip, video, qa
+                seen += 1
+        if seen >= n:
+            return
+
+
+def visual_measures(model: Any, processor: Any, split: Path, cache_dir: Path, n: int) -> dict[str, Any]:
+    """Attention shares per task and layer, and the hidden states (with the named shape) for the query probe."""
+    from crosslmm_cli.engine.options import FrameOptions
+    from crosslmm_cli.synthetic import WorldConfig
+    from crosslmm_cli.synthetic.world import SHAPES
+    from crosslmm_cli.training.frame_cache import FrameLoader
+    from crosslmm_cli.training.tokenization import encode_conversation
+
+    config = WorldConfig.from_dict(json.loads((split / "world.json").read_text(encoding="utf-8")))
+    frames = processor.num_frames
+    loader = FrameLoader(processor.image_processor, FrameOptions(num_frames=frames), cache_dir=cache_dir, exact=True)
+    layers = model.model.language_model.layers
+    weights: list[torch.Tensor] = []
+    for layer in layers:
+        block = layer.cross_attn.t2v
+
+        def spy(hidden, key, value, block=block):  # noqa: ANN001, ANN202 - attend_all_frames, keeping its weights
+            weights.append(attention_weights(block, hidden, key))
+            return type(block).attend_all_frames(block, hidden, key, value)
+
+        block.attend_all_frames = spy
+    shares: dict[str, list[np.ndarray]] = defaultdict(list)
+    states, named = [], []
+    try:
+        for clip, video, qa in _questions(split, config, n):
+            sampled = loader.load(split / video)
+            times = [float(t) for t in sampled.timestamps]
+            encoded = encode_conversation(processor, [(qa.question, qa.answer)], timestamps=times, duration=float(sampled.duration))
+            position = _answer_position(encoded.labels)
+            text_position = position - frames * model.config.tokens_per_frame  # the frame tokens come first
+            weights.clear()
+            with torch.no_grad():
+                out = model(input_ids=torch.tensor([encoded.input_ids]), pixel_values_videos=loader.pixels(sampled)[None],
+                            use_cache=False, output_hidden_states=True)
+            target = (object_masks(clip, qa.subject, times, config) > 0.1).reshape(-1)
+            objects = [thing for thing in clip.scenes[0].things if not thing.is_dot]
+            anywhere = np.clip(sum((object_masks(clip, (o.colour, o.shape), times, config) > 0.1).reshape(-1).astype(np.float32)
+                                   for o in objects), 0, 1)
+            named_share = [float(w[0, :, text_position][:, torch.from_numpy(target)].sum(-1).mean()) for w in weights]
+            any_share = [float((w[0, :, text_position] * torch.from_numpy(anywhere)).sum(-1).mean()) for w in weights]
+            shares[qa.task].append(np.array([named_share, any_share, [len(objects)] * len(weights)]))
+            states.append(torch.stack([h[0, position] for h in out.hidden_states[1:]]))
+            named.append(list(SHAPES).index(qa.subject[1]))
+    finally:
+        for layer in layers:
+            del layer.cross_attn.t2v.attend_all_frames
+    return {"shares": {task: np.mean(rows, axis=0) for task, rows in shares.items()},
+            "states": torch.stack(states), "named": torch.tensor(named)}
+
+
+def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
+                   classes: int | None = None, steps: int = 300, lr: float = 1e-2, seed: int = 0) -> float:
+    """A linear probe (standardised features, softmax regression, Adam) fitted on the train rows,
+    scored on the test rows."""
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-5
+    torch.manual_seed(seed)
+    probe = torch.nn.Linear(train_x.shape[1], classes or int(max(train_y.max(), test_y.max())) + 1)
+    optimizer = torch.optim.Adam(probe.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(probe((train_x - mean) / std), train_y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float((probe((test_x - mean) / std).argmax(-1) == test_y).float().mean())
+
+
+def reading_accuracy(model: Any, processor: Any, split: Path, *, seed: int, n: int = 60) -> dict[str, float]:
+    """Text only: first-answer-token accuracy on stage 0b's caption-in-context questions, per task."""
+    from recipe.records import language_records
+
+    from crosslmm_cli.synthetic.questions import LETTERS, MULTIPLE_CHOICE_INSTRUCTION
+    from crosslmm_cli.training.tokenization import encode_conversation
+
+    OPTION_MARKS = {f"{letter}. " for letter in LETTERS}  # noqa: N806
+
+    hits: dict[str, list[bool]] = defaultdict(list)
+    records = [r for r in language_records(split, seed=seed) if r["id"].endswith("-read")][:n]
+    tasks = {"colour": "colour", "shape": "shape is", "size": "big", "motion": "move", "count": "How many shapes"}
+    for record in records:
+        messages = record["conversations"]
+        turns = [(messages[i]["value"], messages[i + 1]["value"]) for i in range(0, len(messages), 2)]
+        encoded = encode_conversation(processor, turns, timestamps=None, duration=0.0)
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([encoded.input_ids]), use_cache=False).logits[0]
+        labels = encoded.labels
+        starts = [p for p in range(1, len(labels)) if labels[p] != -100 and labels[p - 1] == -100]
+        for (question, _), start in zip(turns, starts):
+            asked = next(line for line in reversed(question.split("\n")) if line[:3] not in OPTION_MARKS and line != MULTIPLE_CHOICE_INSTRUCTION)
+            task = next((name for name, word in tasks.items() if word in asked), None)
+            if task is not None:
+                hits[task].append(int(logits[start - 1].argmax()) == labels[start])
+    return {task: round(float(np.mean(v)), 3) for task, v in hits.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from crosslmm_cli.checkpoints.loader import load_model
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--data", type=Path, required=True, help="a build's data folder (train/, monitor/, frame-cache/)")
+    parser.add_argument("--questions", type=int, default=150, help="held-out questions (3x as many fit the probe)")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    model, processor = load_model(args.model, quantize="none", device="cpu")
+    model.eval()
+    held = visual_measures(model, processor, args.data / "monitor", args.data / "frame-cache", args.questions)
+    fit = visual_measures(model, processor, args.data / "train", args.data / "frame-cache", 3 * args.questions)
+    report = {"attention": {task: {"named": row[0].round(3).tolist(), "any_object": row[1].round(3).tolist(),
+                                   "objects": round(float(row[2][0]), 2)} for task, row in held["shares"].items()},
+              "query_named_shape": [round(probe_accuracy(fit["states"][:, layer], fit["named"], held["states"][:, layer],
+                                                         held["named"]), 3) for layer in range(fit["states"].shape[1])],
+              "reading": reading_accuracy(model, processor, args.data / "monitor", seed=1)}
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
