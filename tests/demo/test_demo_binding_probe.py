@@ -22,3 +22,28 @@ def test_a_linearly_coded_label_is_read_off_held_out_rows():
 
 def test_a_label_the_features_do_not_hold_stays_near_chance():
     assert probe_accuracy(*data(600, False, 0), *data(300, False, 1)) < 0.3  # chance 1/6
+
+
+def test_a_recall_record_asks_about_one_object_its_caption_binds_to_the_answer():
+    """The answer is the attribute the caption gives the named object: the word before the named
+    shape, or the shape after the named colour."""
+    import re
+
+    from research.recall_task import recall_records
+
+    records = recall_records(300, seed=3)
+    kinds = set()
+    for record in records:
+        context, question = record["conversations"][0]["value"].split("\n")
+        answer = record["conversations"][1]["value"]
+        objects = re.findall(r"a (small|large) (\w+) (\w+)", context)
+        assert 1 <= len(objects) <= 3
+        if match := re.fullmatch(r"What colour is the (\w+)\?", question):
+            kinds.add("colour")
+            assert [colour for _, colour, shape in objects if shape == match[1]] == [answer]
+        else:
+            colour = re.fullmatch(r"Which shape is (\w+)\?", question)[1]
+            kinds.add("shape")
+            assert [shape for _, c, shape in objects if c == colour] == [answer]
+    assert kinds == {"colour", "shape"}
+    assert recall_records(5, seed=3) == records[:5]  # reproducible from the seed

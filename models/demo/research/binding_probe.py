@@ -117,18 +117,18 @@ def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.T
         return float((probe((test_x - mean) / std).argmax(-1) == test_y).float().mean())
 
 
-def reading_accuracy(model: Any, processor: Any, split: Path, *, seed: int, n: int = 60) -> dict[str, float]:
-    """Text only: first-answer-token accuracy on stage 0b's caption-in-context questions, per task."""
-    from recipe.records import language_records
+#: A question's kind, by a phrase of its question line (the world's templates and research.recall_task's).
+QUESTION_KINDS = {"colour": "colour", "shape": "shape is", "size": "big", "motion": "move", "count": "How many shapes"}
 
+
+def text_answer_accuracy(model: Any, processor: Any, records: list[dict[str, Any]]) -> dict[str, float]:
+    """Text only: the first answer token's accuracy (teacher-forced) per question kind, on records
+    in the trainer's format."""
     from crosslmm_cli.synthetic.questions import LETTERS, MULTIPLE_CHOICE_INSTRUCTION
     from crosslmm_cli.training.tokenization import encode_conversation
 
-    OPTION_MARKS = {f"{letter}. " for letter in LETTERS}  # noqa: N806
-
+    option_marks = {f"{letter}. " for letter in LETTERS}
     hits: dict[str, list[bool]] = defaultdict(list)
-    records = [r for r in language_records(split, seed=seed) if r["id"].endswith("-read")][:n]
-    tasks = {"colour": "colour", "shape": "shape is", "size": "big", "motion": "move", "count": "How many shapes"}
     for record in records:
         messages = record["conversations"]
         turns = [(messages[i]["value"], messages[i + 1]["value"]) for i in range(0, len(messages), 2)]
@@ -138,11 +138,20 @@ def reading_accuracy(model: Any, processor: Any, split: Path, *, seed: int, n: i
         labels = encoded.labels
         starts = [p for p in range(1, len(labels)) if labels[p] != -100 and labels[p - 1] == -100]
         for (question, _), start in zip(turns, starts):
-            asked = next(line for line in reversed(question.split("\n")) if line[:3] not in OPTION_MARKS and line != MULTIPLE_CHOICE_INSTRUCTION)
-            task = next((name for name, word in tasks.items() if word in asked), None)
-            if task is not None:
-                hits[task].append(int(logits[start - 1].argmax()) == labels[start])
-    return {task: round(float(np.mean(v)), 3) for task, v in hits.items()}
+            asked = next(line for line in reversed(question.split("\n"))
+                         if line[:3] not in option_marks and line != MULTIPLE_CHOICE_INSTRUCTION)
+            kind = next((name for name, phrase in QUESTION_KINDS.items() if phrase in asked), None)
+            if kind is not None:
+                hits[kind].append(int(logits[start - 1].argmax()) == labels[start])
+    return {kind: round(float(np.mean(v)), 3) for kind, v in hits.items()}
+
+
+def reading_accuracy(model: Any, processor: Any, split: Path, *, seed: int, n: int = 60) -> dict[str, float]:
+    """Stage 0b's caption-in-context questions (the first n clips' reading records), per kind."""
+    from recipe.records import language_records
+
+    records = [r for r in language_records(split, seed=seed) if r["id"].endswith("-read")][:n]
+    return text_answer_accuracy(model, processor, records)
 
 
 def main(argv: list[str] | None = None) -> None:
