@@ -89,7 +89,10 @@ def lines(path: Path) -> int:
 
 def start_and_stop(command: list[str], out: Path, sig: int, after: int) -> subprocess.CompletedProcess:
     """Run `command` until `out` holds `after` complete records, then send `sig`."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal delivers it, even when these tests run as a background job of a script
+    # (such a job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt).
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and lines(out) < after and process.poll() is None:
         time.sleep(0.01)

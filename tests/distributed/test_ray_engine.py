@@ -128,7 +128,8 @@ def test_ctrl_c_stops_the_cli_with_130_and_the_same_command_resumes(ray_cluster,
                "--ray-address", ray.get_runtime_context().gcs_address]
     env = {k: v for k, v in os.environ.items() if k != LOCAL_ONLY_ENV}  # a new shell: joining 127.0.0.1 keeps to it
     driver = subprocess.Popen([sys.executable, "-m", "crosslmm_cli", *command], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env)
+                              stderr=subprocess.PIPE, text=True, env=env,  # SIGINT not ignored (tests/cli's start_and_stop)
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len(out.read_text().splitlines()) < 2 if out.exists() else True:
