@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crosslmm_cli.synthetic.render import coverage
-from crosslmm_cli.synthetic.scene import Clip
+from crosslmm_cli.synthetic.scene import Clip, Scene
 from crosslmm_cli.synthetic.world import BACKGROUNDS, COLOURS, DOT, SHAPES, SIZES, TINY, WorldConfig
 
 NONE = "none"  # what covers a patch that no object covers: the background
@@ -45,6 +45,24 @@ class PatchLabels:
     dots: int
 
 
+def thing_coverage(scene: Scene, index: int, t: float, config: WorldConfig) -> np.ndarray | None:
+    """(S, S) how much of each pixel thing `index` covers at scene time t, or None when it is not
+    on screen (not yet appeared, gone, or outside the frame)."""
+    drawn = coverage(scene.things[index], t, config) if scene.visible(index, t) else None
+    if drawn is None:
+        return None
+    rows, cols, alpha = drawn
+    full = np.zeros((config.frame_size, config.frame_size), np.float32)
+    full[rows, cols] = alpha
+    return full
+
+
+def patch_means(full: np.ndarray, grid: int) -> np.ndarray:
+    """(S, S) per-pixel values -> (grid * grid,) their mean over each patch, row-major."""
+    size = full.shape[0]
+    return full.reshape(grid, size // grid, grid, size // grid).mean(axis=(1, 3)).reshape(grid * grid)
+
+
 def patch_labels(clip: Clip, t: float, config: WorldConfig, *, grid: int | None = None, cells: int = 4) -> PatchLabels:
     """The labels of the frame at clip time `t` (the state after every event at or before t)."""
     grid = grid or config.patch_grid
@@ -59,14 +77,11 @@ def patch_labels(clip: Clip, t: float, config: WorldConfig, *, grid: int | None 
     covered = np.zeros((size, size), np.float32)
     count = dots = 0
     for index, thing in enumerate(scene.things):
-        drawn = coverage(thing, local, config) if scene.visible(index, local) else None
-        if drawn is None:
+        full = thing_coverage(scene, index, local, config)
+        if full is None:
             continue
-        rows, cols, alpha = drawn
-        full = np.zeros((size, size), np.float32)
-        full[rows, cols] = alpha
         covered += full
-        share = full.reshape(grid, size // grid, grid, size // grid).mean(axis=(1, 3)).reshape(patches)
+        share = patch_means(full, grid)
         colour[:, COLOUR_CLASSES.index(scene.colour(index, local))] += share
         shape[:, SHAPE_CLASSES.index(thing.shape)] += share
         sizes[:, SIZE_CLASSES.index(thing.size)] += share

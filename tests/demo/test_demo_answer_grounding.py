@@ -54,21 +54,29 @@ def test_two_heads_split_the_clip_and_the_rest_see_it_all(frames):
     assert (targets[2] == covered).all() and (targets[3] == covered).all()
 
 
-def test_the_attention_weights_are_those_sdpa_applies():
-    """The weights, applied to the values, give exactly what the block's own (SDPA) attention gives."""
+def test_recorded_attention_weights_give_what_sdpa_gives_and_sdpa_is_back_after():
+    """Inside `recording_t2v_attention` T2V attends through explicit weights (one entry per call,
+    rows summing to 1) with exactly SDPA's output; on exit the block is the class's own again."""
     import torch
 
     from crosslmm_cli.modeling.random_checkpoint import random_model
-    from research.answer_grounding import attention_weights
+    from research.answer_grounding import recording_t2v_attention
 
     model, _ = random_model("tiny", seed=0, cross_attention_layers=[0], cross_attention_blocks=["t2v"])
     block = model.model.language_model.layers[0].cross_attn.t2v
     generator = torch.Generator().manual_seed(0)
     hidden = torch.randn(2, 5, model.config.text_config.hidden_size, generator=generator)
     key, value = (torch.randn(2, block.num_key_value_heads, 3, 4, block.head_dim, generator=generator) for _ in range(2))
-    weights = attention_weights(block, hidden, key)
-    assert weights.shape == (2, block.num_heads, 5, 12)
-    torch.testing.assert_close(weights.sum(-1), torch.ones(2, block.num_heads, 5))
-    values = value.reshape(2, block.num_key_value_heads, 12, block.head_dim).repeat_interleave(block.num_key_value_groups, 1)
-    by_hand = block.o_proj((weights @ values).transpose(1, 2).reshape(2, 5, -1))
-    torch.testing.assert_close(by_hand, block.attend_all_frames(hidden, key, value))
+    expected = block.attend_all_frames(hidden, key, value)
+    with recording_t2v_attention(model) as weights:
+        torch.testing.assert_close(block.attend_all_frames(hidden, key, value), expected)
+    assert len(weights) == 1 and weights[0].shape == (2, block.num_heads, 5, 12)
+    torch.testing.assert_close(weights[0].sum(-1), torch.ones(2, block.num_heads, 5))
+    assert "attend_all_frames" not in vars(block)
+
+
+def test_answer_starts_are_the_first_label_of_each_answer():
+    from research.answer_grounding import IGNORE, answer_starts
+
+    assert answer_starts([IGNORE, IGNORE, 5, 6, IGNORE, 7, IGNORE, IGNORE, 8]) == [2, 5, 8]
+    assert answer_starts([IGNORE, IGNORE]) == []

@@ -44,7 +44,7 @@ def conversation(turns: list[tuple[str, str]], *, video: bool) -> list[dict[str,
     return out
 
 
-def _turn(qa: QA, rng: np.random.Generator, choice_fraction: float) -> tuple[str, str]:
+def question_turn(qa: QA, rng: np.random.Generator, choice_fraction: float) -> tuple[str, str]:
     """Open, or multiple choice answered with the option's text (see the module docstring)."""
     if qa.alternatives and rng.random() < choice_fraction:
         options, _ = make_choices(qa, rng)
@@ -68,7 +68,7 @@ def language_records(split: Path, *, seed: int, turns: int = 8, choice_fraction:
         questions = [qa for qa in clip_questions(clip, config, rng) if qa.task not in ("describe", "chapters")]
         if questions:
             order = rng.permutation(len(questions))[:turns]
-            chat = [_turn(questions[i], rng, choice_fraction) for i in order]
+            chat = [question_turn(questions[i], rng, choice_fraction) for i in order]
             chat[0] = (CONTEXT.format(caption=text) + "\n" + chat[0][0], chat[0][1])
             records.append({"id": f"{clip.id}-read", "conversations": conversation(chat, video=False)})
         for number, scene in enumerate(clip.scenes):
@@ -87,7 +87,7 @@ def question_records(split: Path, *, seed: int, turns: int = 16, choice_fraction
         questions = clip_questions(clip, config, rng)
         order = [questions[i] for i in rng.permutation(len(questions))]
         for number, start in enumerate(range(0, len(order), turns)):
-            chat = [_turn(qa, rng, choice_fraction) for qa in order[start : start + turns]]
+            chat = [question_turn(qa, rng, choice_fraction) for qa in order[start : start + turns]]
             records.append({"id": f"{clip.id}-questions-{number}", "video": video, "conversations": conversation(chat, video=True)})
     return records
 

@@ -10,14 +10,16 @@ The encoder stays frozen; the projector, the frame-time embedding and every T2V 
 the LLM too with `llm_lr`.
 
 Measured (2026-12-07, 2-core CPU, from the shipped build's stage 1a, 1,000 steps of 8 clips x 4
-questions, the build's monitor split; `research.binding_probe` for the attention):
+questions, the build's monitor split; `research.binding_probe` for the attention; the first
+version of this code, whose own cosine schedule the trainer's `build_scheduler` has replaced):
   LLM frozen: first-token accuracy colour 22.5%, shape 35.9%, size 74.2%, motion 20.6%, count
     56.5%; T2V's attention at the answer lies wholly on objects (any-object share 1.00 in every
     layer) but only 0.36-0.38 of it on the named one, with 3.2 objects in a scene: it finds
     objects, not the object the question names.
-  LLM trained too (llm_lr 5e-4 or 2e-3, 600 steps): the same (named share 0.37, colour 33.9% /
-    16.6%). The LLM's state at the answer does not say which object is named (a linear probe
-    tells the named shape from it at 28-31%, chance 17%), so no query can pick it out; the
+  LLM trained too (llm_lr 5e-4 or 2e-3, 600 steps): the same (colour 33.9% / 16.6%; named share
+    0.37 at 5e-4). The LLM's state at the answer does not say which object is named (on the
+    stage-1a model a linear probe tells the named shape from it at 29-33%, chance 17%), so no
+    query can pick it out; the
     stage-0b LLM cannot read a colour off a caption in context either (16.5%): the fix belongs
     in the LLM's pretraining (see models/demo/README.md).
 
@@ -27,8 +29,9 @@ questions, the build's monitor split; `research.binding_probe` for the attention
 from __future__ import annotations
 
 import json
-import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ import numpy as np
 
 TASKS = ("colour", "shape", "size", "motion", "count")  # the object questions; count names no object
 IGNORE = -100
+COVERED = 0.1  # a patch is the object's where it covers a tenth of it
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,49 @@ def attention_weights(block: Any, hidden: Any, key: Any) -> Any:
     return torch.softmax(query @ key.transpose(-1, -2).to(query.dtype) / block.head_dim**0.5, dim=-1)
 
 
+def t2v_layers(model: Any) -> list[Any]:
+    """The LLM layers' cross-attention modules that hold a T2V block, first layer first."""
+    return [layer.cross_attn for layer in model.model.language_model.layers
+            if getattr(layer, "cross_attn", None) is not None and layer.cross_attn.t2v is not None]
+
+
+@contextmanager
+def recording_t2v_attention(model: Any) -> Iterator[list[Any]]:
+    """Within it, every T2V block attends through its explicit weights and appends them (B, H, L,
+    T*N) to the yielded list, one entry per layer and forward (gradients flow through them); on
+    exit the blocks go back to the class's own SDPA attention."""
+    weights: list[Any] = []
+    blocks = [dual.t2v for dual in t2v_layers(model)]
+
+    def explicit(block: Any):  # noqa: ANN202 - `attend_all_frames` with its weights kept
+        def attend_all_frames(hidden: Any, key: Any, value: Any) -> Any:
+            batch, length, _ = hidden.shape
+            w = attention_weights(block, hidden, key)
+            weights.append(w)
+            value = value.reshape(batch, block.num_key_value_heads, -1, block.head_dim).repeat_interleave(block.num_key_value_groups, 1)
+            return block.o_proj((w @ value.to(w.dtype)).transpose(1, 2).reshape(batch, length, -1))
+        return attend_all_frames
+
+    for block in blocks:
+        block.attend_all_frames = explicit(block)
+    try:
+        yield weights
+    finally:
+        for block in blocks:
+            del block.attend_all_frames
+
+
+def answer_starts(labels: Any) -> list[int]:
+    """Positions of the first token of each answer (where the labels start a run); the logits one
+    position before predict it."""
+    labels = [int(label) for label in labels]
+    return [p for p in range(1, len(labels)) if labels[p] != IGNORE and labels[p - 1] == IGNORE]
+
+
 def object_masks(clip: Any, subject: tuple[str, str] | None, timestamps: list[float], config: Any) -> np.ndarray | None:
     """(T, P) share of each patch the named object covers in each sampled frame, or None when the
     question names no one object (count questions) or the name is ambiguous."""
-    from crosslmm_cli.synthetic.render import coverage
+    from crosslmm_cli.synthetic.labels import patch_means, thing_coverage
 
     if subject is None:
         return None
@@ -74,45 +117,23 @@ def object_masks(clip: Any, subject: tuple[str, str] | None, timestamps: list[fl
     matches = [i for i, thing in enumerate(scene.things) if not thing.is_dot and thing.shape == subject[1]]
     if len(matches) != 1:
         return None
-    index, thing = matches[0], scene.things[matches[0]]
-    size, grid = config.frame_size, config.patch_grid
-    masks = np.zeros((len(timestamps), grid * grid), np.float32)
+    masks = np.zeros((len(timestamps), config.patch_grid**2), np.float32)
     for frame, t in enumerate(timestamps):
-        drawn = coverage(thing, float(t), config) if scene.visible(index, float(t)) else None
-        if drawn is None:
-            continue
-        rows, cols, alpha = drawn
-        full = np.zeros((size, size), np.float32)
-        full[rows, cols] = alpha
-        masks[frame] = full.reshape(grid, size // grid, grid, size // grid).mean(axis=(1, 3)).reshape(-1)
+        full = thing_coverage(scene, matches[0], float(t), config)
+        if full is not None:
+            masks[frame] = patch_means(full, config.patch_grid)
     return masks
 
 
 def head_targets(masks: np.ndarray, heads: int) -> np.ndarray:
     """(H, T*P) where each head should look: head 0 the object in the first half of the frames,
-    head 1 in the last half, the others in every frame (binary: patches it covers a tenth of)."""
+    head 1 in the last half, the others in every frame (binary: the patches it covers)."""
     frames = masks.shape[0]
-    covered = (masks > 0.1).astype(np.float32)
-    half = np.zeros_like(covered)
-    first, last = half.copy(), half.copy()
+    covered = (masks > COVERED).astype(np.float32)
+    first, last = np.zeros_like(covered), np.zeros_like(covered)
     first[: (frames + 1) // 2], last[frames // 2 :] = covered[: (frames + 1) // 2], covered[frames // 2 :]
     rows = [first, last] + [covered] * (heads - 2)
     return np.stack([row.reshape(-1) for row in rows[:heads]])
-
-
-def conversation(clip: Any, qas: list[Any], rng: np.random.Generator, choice_fraction: float) -> list[tuple[str, str]]:
-    """(question, answer) turns: multiple choice in the tool's prompt (answered with the option's
-    text, as the world's training data answers) or open."""
-    from crosslmm_cli.synthetic.questions import make_choices, multiple_choice_prompt
-
-    turns = []
-    for qa in qas:
-        if qa.alternatives and rng.random() < choice_fraction:
-            options, _ = make_choices(qa, rng)
-            turns.append((multiple_choice_prompt(qa.question, options), qa.answer))
-        else:
-            turns.append((qa.question, qa.answer))
-    return turns
 
 
 def pretrain_answer_grounding(model_dir: Path, train_split: Path, held_out_split: Path, output: Path,
@@ -120,13 +141,16 @@ def pretrain_answer_grounding(model_dir: Path, train_split: Path, held_out_split
                               log: Any = print) -> dict[str, Any]:
     """Train the projector, the time embedding and every T2V block on answers and where they look."""
     import torch
+    from recipe.records import question_turn
     from torch.nn import functional as F
 
     from crosslmm_cli.checkpoints.loader import load_model
     from crosslmm_cli.engine.options import FrameOptions
     from crosslmm_cli.synthetic import WorldConfig, read_clips
     from crosslmm_cli.synthetic.questions import scene_questions
+    from crosslmm_cli.training.dataset import pad_batch
     from crosslmm_cli.training.frame_cache import FrameLoader
+    from crosslmm_cli.training.optim import build_scheduler
     from crosslmm_cli.training.tokenization import encode_conversation
 
     started = time.monotonic()
@@ -135,8 +159,7 @@ def pretrain_answer_grounding(model_dir: Path, train_split: Path, held_out_split
     loader = FrameLoader(processor.image_processor, FrameOptions(num_frames=frames), cache_dir=cache_dir, exact=True)
     config = WorldConfig.from_dict(json.loads((train_split / "world.json").read_text(encoding="utf-8")))
     inner = model.model
-    layers = [layer.cross_attn for layer in inner.language_model.layers if getattr(layer, "cross_attn", None) is not None
-              and layer.cross_attn.t2v is not None]
+    layers = t2v_layers(model)
     heads = layers[0].t2v.num_heads
     tpf = model.config.tokens_per_frame
 
@@ -151,8 +174,8 @@ def pretrain_answer_grounding(model_dir: Path, train_split: Path, held_out_split
                 features = model.get_video_features(loader.pixels(sampled)[None])[0].half()
             times = [float(t) for t in sampled.timestamps]
             qas = [qa for qa in scene_questions(clip.scenes[0], config, np.random.default_rng(len(out))) if qa.task in TASKS]
-            targets = [None if (m := object_masks(clip, qa.subject, times, config)) is None else head_targets(m, heads)
-                       for qa in qas]
+            targets = [None if (m := object_masks(clip, qa.subject, times, config)) is None
+                       else torch.from_numpy(head_targets(m, heads)) for qa in qas]
             out.append({"clip": clip, "features": features, "times": times, "duration": float(sampled.duration),
                         "qas": qas, "targets": targets})
         return out
@@ -171,51 +194,32 @@ def pretrain_answer_grounding(model_dir: Path, train_split: Path, held_out_split
     for param in trained + llm:
         param.requires_grad_(True)
     groups = [{"params": trained, "lr": settings.lr}] + ([{"params": llm, "lr": settings.llm_lr}] if llm else [])
-    trained = trained + llm
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / settings.warmup_steps)
-                                                 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / settings.steps))))
-    weights: list[Any] = []
-
-    def attend(block: Any):  # noqa: ANN202 - the replacement of `attend_all_frames`, keeping its weights
-        def attend_all_frames(hidden: Any, key: Any, value: Any) -> Any:
-            batch, length, _ = hidden.shape
-            w = attention_weights(block, hidden, key)
-            weights.append(w)
-            value = value.reshape(batch, block.num_key_value_heads, -1, block.head_dim).repeat_interleave(block.num_key_value_groups, 1)
-            return block.o_proj((w @ value.to(w.dtype)).transpose(1, 2).reshape(batch, length, -1))
-        return attend_all_frames
-
-    for block in layers:
-        block.t2v.attend_all_frames = attend(block.t2v)
+    schedule = build_scheduler(optimizer, total_steps=settings.steps, warmup_steps=settings.warmup_steps)
 
     def batch_of(items: list[dict[str, Any]], rng: np.random.Generator, questions: int | None) -> dict[str, Any]:
-        rows = []
-        for item in items:
+        encoded, asked = [], []
+        for index, item in enumerate(items):
             order = rng.permutation(len(item["qas"]))[:questions] if questions else np.arange(len(item["qas"]))
-            turns = conversation(item["clip"], [item["qas"][i] for i in order], rng, settings.choice_fraction)
-            encoded = encode_conversation(processor, turns, timestamps=item["times"], duration=item["duration"])
-            rows.append((encoded, [item["targets"][i] for i in order], [item["qas"][i].task for i in order]))
-        longest = max(len(r[0].input_ids) for r in rows)
-        input_ids = torch.full((len(rows), longest), processor.tokenizer.pad_token_id or 0, dtype=torch.long)
-        labels = torch.full((len(rows), longest), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(rows), longest), dtype=torch.long)
-        for i, (encoded, _, _) in enumerate(rows):
-            n = len(encoded.input_ids)
-            input_ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(encoded.input_ids), torch.tensor(encoded.labels), 1
-        _, frame_mask = inner._frame_token_mask(input_ids, frames, tpf)
+            turns = [question_turn(item["qas"][i], rng, settings.choice_fraction) for i in order]
+            conversation = encode_conversation(processor, turns, timestamps=item["times"], duration=item["duration"])
+            encoded.append({"index": index, "input_ids": torch.tensor(conversation.input_ids),
+                            "labels": torch.tensor(conversation.labels)})
+            asked.append([(item["targets"][i], item["qas"][i].task) for i in order])
+        batch = pad_batch(encoded, processor.tokenizer.pad_token_id or 0)
+        labels = batch["labels"]
+        _, frame_mask = inner._frame_token_mask(batch["input_ids"], frames, tpf)
         answers = []  # (row, text position predicting the answer's first token, target (H, T*N) or None, task, answer id)
-        for i, (_, targets, tasks) in enumerate(rows):
-            starts = [p for p in range(1, longest) if labels[i, p] != IGNORE and labels[i, p - 1] == IGNORE]
+        for i, questions_asked in enumerate(asked):
             before = (~frame_mask[i]).cumsum(0) - 1  # a position's index among the text positions
-            for p, target, task in zip(starts, targets, tasks):
+            for p, (target, task) in zip(answer_starts(labels[i]), questions_asked):
                 answers.append((i, p - 1, int(before[p - 1]), target, task, int(labels[i, p])))
-        features = torch.stack([item["features"] for item in items]).float()
-        return {"input_ids": input_ids, "labels": labels, "mask": mask, "features": features, "answers": answers}
+        batch.update(features=torch.stack([item["features"] for item in items]).float(), answers=answers)
+        return batch
 
     def run(batch: dict[str, Any]) -> tuple[Any, Any, Any]:
         weights.clear()
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["mask"], video_features=batch["features"],
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], video_features=batch["features"],
                     use_cache=False)
         logits = out.logits[:, :-1]
         text_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE)
@@ -223,7 +227,6 @@ def pretrain_answer_grounding(model_dir: Path, train_split: Path, held_out_split
         for row, _, text_position, target, _, _ in batch["answers"]:
             if target is None:
                 continue
-            target = torch.from_numpy(target)
             present = target.sum(-1) > 0  # a head whose half of the clip lacks the object has no term
             for w in weights:
                 mass = (w[row, :, text_position] * target).sum(-1)
@@ -245,26 +248,25 @@ def pretrain_answer_grounding(model_dir: Path, train_split: Path, held_out_split
 
     history = []
     rng = np.random.default_rng(settings.seed)
-    for step in range(1, settings.steps + 1):
-        batch = batch_of([train[i] for i in rng.integers(0, len(train), settings.batch_size)], rng, settings.questions)
-        _, text_loss, attention_loss = run(batch)
-        loss = text_loss + settings.attention_weight * attention_loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trained, 1.0)
-        optimizer.step()
-        schedule.step()
-        if step % 25 == 0:
-            log(f"step {step}: text {float(text_loss.detach()):.3f} attention {float(attention_loss.detach()):.3f} "
-                f"({time.monotonic() - started:.0f} s)")
-        if step % settings.eval_every == 0 or step == settings.steps:
-            scores = evaluate()
-            history.append({"step": step, "text_loss": round(float(text_loss.detach()), 4),
-                            "attention_loss": round(float(attention_loss.detach()), 4),
-                            "elapsed_s": round(time.monotonic() - started, 1), **scores})
-            log(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    for block in layers:
-        del block.t2v.attend_all_frames  # back to the class's own (SDPA) attention before saving
+    with recording_t2v_attention(model) as weights:  # SDPA again on exit, before saving
+        for step in range(1, settings.steps + 1):
+            batch = batch_of([train[i] for i in rng.integers(0, len(train), settings.batch_size)], rng, settings.questions)
+            _, text_loss, attention_loss = run(batch)
+            loss = text_loss + settings.attention_weight * attention_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trained + llm, 1.0)
+            optimizer.step()
+            schedule.step()
+            if step % 25 == 0:
+                log(f"step {step}: text {float(text_loss.detach()):.3f} attention {float(attention_loss.detach()):.3f} "
+                    f"({time.monotonic() - started:.0f} s)")
+            if step % settings.eval_every == 0 or step == settings.steps:
+                scores = evaluate()
+                history.append({"step": step, "text_loss": round(float(text_loss.detach()), 4),
+                                "attention_loss": round(float(attention_loss.detach()), 4),
+                                "elapsed_s": round(time.monotonic() - started, 1), **scores})
+                log(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     model.save_pretrained(output)
     processor.save_pretrained(output)
     result = {"settings": asdict(settings), "clips": len(train), "seconds": round(time.monotonic() - started, 1),

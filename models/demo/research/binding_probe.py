@@ -24,14 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from research.answer_grounding import attention_weights, object_masks
+from research.answer_grounding import COVERED, answer_starts, object_masks, recording_t2v_attention
 
 OBJECT_TASKS = ("colour", "shape", "size", "motion")
-
-
-def _answer_position(labels: list[int]) -> int:
-    """The position whose logits predict the first answer token."""
-    return next(i for i, label in enumerate(labels) if label != -100) - 1
 
 
 def _questions(split: Path, config: Any, n: int):  # noqa: ANN202 - a generator of (clip, video, qa)
@@ -61,41 +56,28 @@ def visual_measures(model: Any, processor: Any, split: Path, cache_dir: Path, n:
     config = WorldConfig.from_dict(json.loads((split / "world.json").read_text(encoding="utf-8")))
     frames = processor.num_frames
     loader = FrameLoader(processor.image_processor, FrameOptions(num_frames=frames), cache_dir=cache_dir, exact=True)
-    layers = model.model.language_model.layers
-    weights: list[torch.Tensor] = []
-    for layer in layers:
-        block = layer.cross_attn.t2v
-
-        def spy(hidden, key, value, block=block):  # noqa: ANN001, ANN202 - attend_all_frames, keeping its weights
-            weights.append(attention_weights(block, hidden, key))
-            return type(block).attend_all_frames(block, hidden, key, value)
-
-        block.attend_all_frames = spy
     shares: dict[str, list[np.ndarray]] = defaultdict(list)
     states, named = [], []
-    try:
+    with recording_t2v_attention(model) as weights:
         for clip, video, qa in _questions(split, config, n):
             sampled = loader.load(split / video)
             times = [float(t) for t in sampled.timestamps]
             encoded = encode_conversation(processor, [(qa.question, qa.answer)], timestamps=times, duration=float(sampled.duration))
-            position = _answer_position(encoded.labels)
+            position = answer_starts(encoded.labels)[0] - 1  # its logits predict the answer's first token
             text_position = position - frames * model.config.tokens_per_frame  # the frame tokens come first
             weights.clear()
             with torch.no_grad():
                 out = model(input_ids=torch.tensor([encoded.input_ids]), pixel_values_videos=loader.pixels(sampled)[None],
                             use_cache=False, output_hidden_states=True)
-            target = (object_masks(clip, qa.subject, times, config) > 0.1).reshape(-1)
+            target = (object_masks(clip, qa.subject, times, config) > COVERED).reshape(-1)
             objects = [thing for thing in clip.scenes[0].things if not thing.is_dot]
-            anywhere = np.clip(sum((object_masks(clip, (o.colour, o.shape), times, config) > 0.1).reshape(-1).astype(np.float32)
+            anywhere = np.clip(sum((object_masks(clip, (o.colour, o.shape), times, config) > COVERED).reshape(-1).astype(np.float32)
                                    for o in objects), 0, 1)
             named_share = [float(w[0, :, text_position][:, torch.from_numpy(target)].sum(-1).mean()) for w in weights]
             any_share = [float((w[0, :, text_position] * torch.from_numpy(anywhere)).sum(-1).mean()) for w in weights]
             shares[qa.task].append(np.array([named_share, any_share, [len(objects)] * len(weights)]))
             states.append(torch.stack([h[0, position] for h in out.hidden_states[1:]]))
             named.append(list(SHAPES).index(qa.subject[1]))
-    finally:
-        for layer in layers:
-            del layer.cross_attn.t2v.attend_all_frames
     return {"shares": {task: np.mean(rows, axis=0) for task, rows in shares.items()},
             "states": torch.stack(states), "named": torch.tensor(named)}
 
@@ -136,8 +118,7 @@ def text_answer_accuracy(model: Any, processor: Any, records: list[dict[str, Any
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([encoded.input_ids]), use_cache=False).logits[0]
         labels = encoded.labels
-        starts = [p for p in range(1, len(labels)) if labels[p] != -100 and labels[p - 1] == -100]
-        for (question, _), start in zip(turns, starts):
+        for (question, _), start in zip(turns, answer_starts(labels)):
             asked = next(line for line in reversed(question.split("\n"))
                          if line[:3] not in option_marks and line != MULTIPLE_CHOICE_INSTRUCTION)
             kind = next((name for name, phrase in QUESTION_KINDS.items() if phrase in asked), None)
