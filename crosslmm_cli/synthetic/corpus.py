@@ -11,7 +11,15 @@ import itertools
 import string
 
 from crosslmm_cli.synthetic.captions import CONNECTIVES, format_time, motion_phrase, number_word
-from crosslmm_cli.synthetic.questions import LETTERS, MOTION_ANSWER, MULTIPLE_CHOICE_INSTRUCTION, TEMPLATES, WHEN_SUFFIXES, YES_NO
+from crosslmm_cli.synthetic.questions import (
+    LETTERS,
+    MOTION_ANSWER,
+    MULTIPLE_CHOICE_INSTRUCTION,
+    STATEMENTS,
+    TEMPLATES,
+    WHEN_SUFFIXES,
+    YES_NO,
+)
 from crosslmm_cli.synthetic.world import BACKGROUNDS, COLOURS, CORNERS, NUMBER_WORDS, SHAPES, SIZES, WorldConfig
 
 
@@ -27,16 +35,22 @@ def _field_values() -> dict[str, list[str]]:
     }
 
 
+def _filled(template: str, values: dict[str, list[str]]) -> list[str]:
+    names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    return [template.format(**dict(zip(names, combo))) for combo in itertools.product(*(values[n] for n in names))]
+
+
 def question_texts() -> list[str]:
     """Every question any template can ask."""
     values = _field_values()
-    out = []
-    for templates in TEMPLATES.values():
-        for template in templates:
-            names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-            for combo in itertools.product(*(values[n] for n in names)):
-                out.append(template.format(**dict(zip(names, combo))))
-    return out
+    return [text for templates in TEMPLATES.values() for template in templates for text in _filled(template, values)]
+
+
+def statement_texts() -> list[str]:
+    """Every sentence answer (`questions.STATEMENTS`), with every answer of its kind."""
+    answers = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES), "motion": list(MOTION_ANSWER.values())}
+    return [text for kind, template in STATEMENTS.items()
+            for text in _filled(template, {**_field_values(), "answer": answers[kind]})]
 
 
 def _times(config: WorldConfig) -> list[float]:
@@ -68,4 +82,4 @@ def answer_and_caption_texts(config: WorldConfig) -> list[str]:
 
 def text_corpus(config: WorldConfig | None = None) -> list[str]:
     """All text the world produces (deterministic order): train a tokenizer on this."""
-    return question_texts() + answer_and_caption_texts(config or WorldConfig())
+    return question_texts() + statement_texts() + answer_and_caption_texts(config or WorldConfig())

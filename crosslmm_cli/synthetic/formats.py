@@ -29,7 +29,7 @@ def _turn(qa: QA, rng: np.random.Generator, choice_fraction: float) -> tuple[str
     if qa.alternatives and rng.random() < choice_fraction:
         options, letter = make_choices(qa, rng)
         return multiple_choice_prompt(qa.question, options), letter
-    return qa.question, qa.answer
+    return qa.question, qa.reply
 
 
 def train_records(
@@ -80,8 +80,8 @@ def pick_eval_questions(
 def eval_records(
     clip: Clip, qas: Sequence[QA], video: str, rng: np.random.Generator, *, open_questions: bool = False
 ) -> list[dict[str, Any]]:
-    """Eval items: multiple choice where the question has alternatives, else open with exact
-    match; with `open_questions`, every multiple-choice item also comes as an open one."""
+    """Eval items: multiple choice where the question has alternatives, else open (exact match,
+    or `contains` where the world answers with a sentence); with `open_questions`, every multiple-choice item also comes as an open one."""
     records = []
     for qa in qas:
         base = {"id": f"{clip.id}-{qa.kind}", "video": video, "task": qa.task, "question": qa.question}
@@ -90,7 +90,9 @@ def eval_records(
             records.append({**base, "options": options, "answer": letter})
         if not qa.alternatives or open_questions:
             item_id = base["id"] + ("-open" if qa.alternatives else "")
-            records.append({**base, "id": item_id, "answer": qa.answer, "match": "exact"})
+            # A sentence answer ("The ring is red.") is right when it says the answer's words.
+            match = "contains" if qa.statement else "exact"
+            records.append({**base, "id": item_id, "answer": qa.answer, "match": match})
     return records
 
 

@@ -44,6 +44,15 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "List the chapters of this video with their times.",
     ),
 }  # fmt: skip
+# How the world's own answers say them: a sentence that names what was asked about before the
+# attribute ("The ring is red."), so the word that names the object stands right before the word
+# the answer turns on. Kinds without one answer with the bare word.
+STATEMENTS: dict[str, str] = {
+    "colour": "The {shape} is {answer}{when}.",
+    "shape": "It is a {colour} {answer}.",
+    "size": "The {name} is {answer}.",
+    "motion": "The {name} goes {answer}.",
+}
 TASK_OF_KIND: dict[str, str] = {k: ("detail" if k.startswith("dot_") else k) for k in TEMPLATES}
 TASKS: tuple[str, ...] = tuple(dict.fromkeys(TASK_OF_KIND.values()))
 #: The object questions (what the demo model's accuracy bar is set on, and what 1-token pooling loses).
@@ -59,7 +68,8 @@ LETTERS = "ABCDEFGH"
 @dataclass(frozen=True)
 class QA:
     """One question with its open answer. `alternatives` are wrong answers of the same kind, for
-    multiple choice (empty: open only). `subject` is the (colour, shape) asked about, if any."""
+    multiple choice (empty: open only). `subject` is the (colour, shape) asked about, if any.
+    `statement` is the answer as a sentence that names the subject (empty: the bare answer)."""
 
     task: str
     kind: str
@@ -67,6 +77,12 @@ class QA:
     answer: str
     alternatives: tuple[str, ...] = ()
     subject: tuple[str, str] | None = None
+    statement: str = ""
+
+    @property
+    def reply(self) -> str:
+        """What a model taught on the world answers: the statement, else the bare answer."""
+        return self.statement or self.answer
 
 
 def multiple_choice_prompt(question: str, options: list[str] | tuple[str, ...]) -> str:
@@ -96,7 +112,8 @@ def _ask(
     templates = TEMPLATES[kind]
     question = templates[int(rng.integers(0, len(templates)))].format(**fields)
     alts = tuple(a for a in dict.fromkeys(alternatives) if a != answer)
-    return QA(TASK_OF_KIND[kind], kind, question, answer, alts, subject)
+    statement = STATEMENTS[kind].format(answer=answer, **fields) if kind in STATEMENTS else ""
+    return QA(TASK_OF_KIND[kind], kind, question, answer, alts, subject, statement)
 
 
 def _others(pool: Iterable[str], answer: str) -> tuple[str, ...]:

@@ -63,7 +63,19 @@ def parse_choice(reply: str, options: Sequence[str]) -> str | None:
     mentioned = {m.group(1) for m in _MENTION.finditer(text)} - {"I"}  # "I think" names no option
     if len(standalone) == 1 and standalone <= set(valid) and mentioned <= standalone:
         return standalone.pop()
-    return None
+    return _option_named(normalised, options)
+
+
+def _option_named(normalised_reply: str, options: Sequence[str]) -> str | None:
+    """The one option whose text the reply says in a sentence ("The ring is red." names "red"):
+    MMMU's rule for replies without a letter. An option inside a longer named one ("left" in
+    "bottom left") does not count apart; two different options named is ambiguous."""
+    padded = f" {normalised_reply} "
+    named = {i: normalise_answer(option) for i, option in enumerate(options)}
+    named = {i: text for i, text in named.items() if text and f" {text} " in padded}
+    named = {i: text for i, text in named.items()
+             if not any(other != text and f" {text} " in f" {other} " for other in named.values())}
+    return LETTERS[next(iter(named))] if len(named) == 1 else None
 
 
 def normalise_answer(text: str) -> str:

@@ -47,3 +47,26 @@ def test_a_recall_record_asks_about_one_object_its_caption_binds_to_the_answer()
             assert [shape for _, c, shape in objects if c == colour] == [answer]
     assert kinds == {"colour", "shape"}
     assert recall_records(5, seed=3) == records[:5]  # reproducible from the seed
+
+
+def test_the_probed_position_predicts_the_answer_word_of_a_sentence_reply():
+    """In "The ring is red." the probe reads the position whose next token is " red" (bare
+    answers: the first token), and a reply's tokens are scored from its first to its last."""
+    from crosslmm_cli.modeling.processing import CrossLMMProcessor
+    from crosslmm_cli.synthetic.questions import QA
+    from crosslmm_cli.training.tokenization import encode_conversation
+    from research.answer_grounding import answer_starts
+    from research.binding_probe import answer_ends, words_before_answer
+
+    from demo_fixtures import DEMO_DIR
+
+    processor = CrossLMMProcessor.from_pretrained(DEMO_DIR)
+    sentence = QA("colour", "colour", "What colour is the ring?", "red", ("blue",), ("red", "ring"), "The ring is red.")
+    bare = QA("count", "count", "How many shapes are there?", "two")
+    for qa, word in ((sentence, " red"), (bare, "two")):
+        encoded = encode_conversation(processor, [(qa.question, qa.reply)], timestamps=None, duration=0.0)
+        start, end = answer_starts(encoded.labels)[0], answer_ends(encoded.labels)[0]
+        position = start - 1 + words_before_answer(processor, qa)
+        predicted = processor.tokenizer.decode([encoded.labels[position + 1]])
+        assert predicted.strip() and word.startswith(predicted), (predicted, word)  # the word's first token
+        assert processor.tokenizer.decode(encoded.labels[start:end]).startswith(qa.reply)

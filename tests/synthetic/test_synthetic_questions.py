@@ -140,3 +140,30 @@ def test_multi_scene_caption_and_chapters() -> None:
         "square stays still. Then, on a white background, a small cyan ring moves up."
     )
     assert format_chapters(clip) == "0.0 - 3.5 seconds: red circle and blue square on black\n3.5 - 6.5 seconds: cyan ring on white"
+
+
+def test_sentence_answers_name_the_subject_then_say_the_answer(clips: list[Clip], config: WorldConfig) -> None:
+    """The world's answers to object questions are sentences: the object named, then the answer
+    ("The ring is red."), so an open answer scores by `contains` and a multiple-choice one by the
+    option its sentence says."""
+    from crosslmm_cli.training.answers import open_answer_correct, parse_choice
+
+    rng, stated = np.random.default_rng(2), set()
+    for clip in clips[:80]:
+        scene = clip.scenes[0]
+        for qa in clip_questions(clip, config, rng):
+            if not qa.statement:
+                assert qa.reply == qa.answer
+                continue
+            stated.add(qa.kind)
+            assert qa.reply == qa.statement and qa.reply.endswith(".")
+            assert open_answer_correct(qa.reply, qa.answer, "contains")
+            assert not any(open_answer_correct(qa.reply, wrong, "contains") for wrong in qa.alternatives), qa
+            subject = {"colour": qa.subject[1] if qa.kind == "colour" else None, "shape": qa.subject[0]}.get(qa.kind)
+            named = re.search(r"(?:the|does the|is the) (.+?)(?: move| go| at the (?:start|end)| object| large or small)?\?$",
+                              qa.question)[1] if qa.kind in ("size", "motion") else subject
+            assert f" {named} " in f" {qa.reply} ", (qa.question, qa.reply)
+            options, letter = make_choices(qa, rng)
+            assert parse_choice(qa.reply, options) == letter, (options, qa.reply)
+            assert oracle(scene, qa.question) == qa.answer
+    assert stated == {"colour", "shape", "size", "motion"}

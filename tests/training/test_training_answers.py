@@ -20,6 +20,8 @@ OPTIONS = ["red", "green ball", "blue", "yellow"]
         ("(b)", "B"), ("**C**", "C"), ("The answer is B", "B"), ("The answer is (D).", "D"), ("Answer: C", "C"),
         ("the correct option is c.", "C"), ("I think it is D", "D"), ("green ball", "B"), ("The Green Ball!", "B"),
         ("  A\n", "A"), ("(C) is right", "C"),
+        # no letter: the one option the sentence says (MMMU's rule)
+        ("The ball is blue.", "C"), ("It is a green ball, I think", "B"), ("The answer is a red one", "A"),
     ],
 )
 def test_usual_forms_of_a_letter(reply, letter):
@@ -28,7 +30,8 @@ def test_usual_forms_of_a_letter(reply, letter):
 
 @pytest.mark.parametrize(
     "reply",
-    ["", "A or B", "It is either A or C", "E", "(E)", "The answer is a red one", "I don't know", "red or blue",
+    ["", "A or B", "It is either A or C", "E", "(E)", "The answer is a purple one", "I don't know", "red or blue",
+     "It is red, not yellow", "a reddish ball",
      "Option E", "A small ball", "I see it"],
 )
 def test_ambiguous_or_invalid_replies_pick_nothing(reply):

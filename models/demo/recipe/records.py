@@ -10,11 +10,16 @@
   `describe` (the caption), and a chapter title for every scene, asked about that scene's part of
   the video exactly as `chapterize` asks (frames from that part, the prompt naming it).
 
-Multiple-choice questions are answered with the option's text ("red"), not its letter. A 4-layer
-LLM of width 128 did not learn to pick the letter of a matching option in the time the recipe
-has, not even from text ("The answer is red. ... B. red ..." stayed at chance for 300 steps of 32
-examples); `crosslmm eval` scores a reply that repeats an option's text as that option (the
-parser's rule for models that answer with content, `training.answers.parse_choice`).
+Object questions are answered with the world's sentence (`QA.reply`: "The ring is red.", "It is a
+cyan diamond."), open or multiple choice, not with the bare word or the option's letter. The
+sentence names the object right before the word the answer turns on, so the query that reads the
+frames there knows which object to look for. Measured from the same stage-1 checkpoint, 1,500
+stage-2 steps: colour 43% and shape 47% with sentences, 25% and 17% (chance) with bare words
+after 1,000; where the reply named the right colour, its shape was right in 66 of 66.
+A 4-layer LLM of width 128 did not learn to pick the letter of a matching option in the time the
+recipe has, not even from text ("The answer is red. ... B. red ..." stayed at chance for 300
+steps of 32 examples); `crosslmm eval` scores a reply that says one option's text as that option
+(the parser's rule for models that answer with content, `training.answers.parse_choice`).
 """
 
 from __future__ import annotations
@@ -45,11 +50,11 @@ def conversation(turns: list[tuple[str, str]], *, video: bool) -> list[dict[str,
 
 
 def question_turn(qa: QA, rng: np.random.Generator, choice_fraction: float) -> tuple[str, str]:
-    """Open, or multiple choice answered with the option's text (see the module docstring)."""
+    """Open, or multiple choice, answered with the world's reply (see the module docstring)."""
     if qa.alternatives and rng.random() < choice_fraction:
         options, _ = make_choices(qa, rng)
-        return multiple_choice_prompt(qa.question, options), qa.answer
-    return qa.question, qa.answer
+        return multiple_choice_prompt(qa.question, options), qa.reply
+    return qa.question, qa.reply
 
 
 def _world(split: Path) -> WorldConfig:

@@ -1,6 +1,7 @@
 """Does the model know which object a question names where it makes the answer?
 
-Three measurements on a checkpoint, each at the position that predicts an answer's first token:
+Three measurements on a checkpoint, each at the position that predicts the answer's word (in a
+sentence answer, "The ring is red.", the token before "red"; in a bare one, its first token):
 
   attention  per question type and layer, the share of T2V's attention on the named object's
              patches (in every sampled frame) and on any object's: if the first is the second
@@ -8,7 +9,7 @@ Three measurements on a checkpoint, each at the position that predicts an answer
   query      a linear probe (fitted on one split, scored on another) of the named shape from
              the LLM's hidden state after each layer: what T2V's query could know.
   reading    text only, a caption in context and a question about it (stage 0b's reading
-             records): the first answer token's accuracy, per question type.
+             records): the share of replies whose every token is right (teacher-forced), per type.
 
     PYTHONPATH=models/demo python -m research.binding_probe MODEL --data BUILD/data
 """
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from research.answer_grounding import COVERED, answer_starts, object_masks, recording_t2v_attention
+from research.answer_grounding import COVERED, IGNORE, answer_starts, object_masks, recording_t2v_attention
 
 OBJECT_TASKS = ("colour", "shape", "size", "motion")
 
@@ -62,8 +63,8 @@ def visual_measures(model: Any, processor: Any, split: Path, cache_dir: Path, n:
         for clip, video, qa in _questions(split, config, n):
             sampled = loader.load(split / video)
             times = [float(t) for t in sampled.timestamps]
-            encoded = encode_conversation(processor, [(qa.question, qa.answer)], timestamps=times, duration=float(sampled.duration))
-            position = answer_starts(encoded.labels)[0] - 1  # its logits predict the answer's first token
+            encoded = encode_conversation(processor, [(qa.question, qa.reply)], timestamps=times, duration=float(sampled.duration))
+            position = answer_starts(encoded.labels)[0] - 1 + words_before_answer(processor, qa)  # predicts the answer word
             text_position = position - frames * model.config.tokens_per_frame  # the frame tokens come first
             weights.clear()
             with torch.no_grad():
@@ -80,6 +81,15 @@ def visual_measures(model: Any, processor: Any, split: Path, cache_dir: Path, n:
             named.append(list(SHAPES).index(qa.subject[1]))
     return {"shares": {task: np.mean(rows, axis=0) for task, rows in shares.items()},
             "states": torch.stack(states), "named": torch.tensor(named)}
+
+
+def words_before_answer(processor: Any, qa: Any) -> int:
+    """How many of the reply's tokens come before the answer's word ("The ring is" in "The ring is
+    red."); byte-level BPE splits before a space, so the prefix's tokens begin the reply's."""
+    if not qa.statement:
+        return 0
+    prefix = qa.reply[: qa.reply.index(f" {qa.answer}")]
+    return len(processor.tokenizer(prefix, add_special_tokens=False)["input_ids"])
 
 
 def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
@@ -104,8 +114,8 @@ QUESTION_KINDS = {"colour": "colour", "shape": "shape is", "size": "big", "motio
 
 
 def text_answer_accuracy(model: Any, processor: Any, records: list[dict[str, Any]]) -> dict[str, float]:
-    """Text only: the first answer token's accuracy (teacher-forced) per question kind, on records
-    in the trainer's format."""
+    """Text only: the share of replies whose every token is the model's first choice (teacher-
+    forced), per question kind, on records in the trainer's format."""
     from crosslmm_cli.synthetic.questions import LETTERS, MULTIPLE_CHOICE_INSTRUCTION
     from crosslmm_cli.training.tokenization import encode_conversation
 
@@ -118,13 +128,20 @@ def text_answer_accuracy(model: Any, processor: Any, records: list[dict[str, Any
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([encoded.input_ids]), use_cache=False).logits[0]
         labels = encoded.labels
-        for (question, _), start in zip(turns, answer_starts(labels)):
+        for (question, _), start, end in zip(turns, answer_starts(labels), answer_ends(labels)):
             asked = next(line for line in reversed(question.split("\n"))
                          if line[:3] not in option_marks and line != MULTIPLE_CHOICE_INSTRUCTION)
             kind = next((name for name, phrase in QUESTION_KINDS.items() if phrase in asked), None)
             if kind is not None:
-                hits[kind].append(int(logits[start - 1].argmax()) == labels[start])
+                predicted = logits[start - 1 : end - 1].argmax(-1).tolist()
+                hits[kind].append(predicted == list(labels[start:end]))
     return {kind: round(float(np.mean(v)), 3) for kind, v in hits.items()}
+
+
+def answer_ends(labels: Any) -> list[int]:
+    """One past the last token of each answer (where a run of labels ends)."""
+    labels = [int(label) for label in labels] + [IGNORE]
+    return [p for p in range(1, len(labels)) if labels[p] == IGNORE and labels[p - 1] != IGNORE]
 
 
 def reading_accuracy(model: Any, processor: Any, split: Path, *, seed: int, n: int = 60) -> dict[str, float]:
