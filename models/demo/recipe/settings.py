@@ -41,7 +41,7 @@ class BuildSettings:
     language_steps: int = 400  # batches of 16 text records
     grounding: GroundingSettings = field(default_factory=lambda: GroundingSettings(steps=1500))
     caption_steps: int = 250  # stage 1b, batches of 8 captions
-    finetune_steps: int = 3000  # stage 2, batches of 4 conversations
+    finetune_steps: int = 5000  # stage 2, batches of 4 conversations
 
     @property
     def grounded(self) -> bool:
