@@ -48,9 +48,9 @@ def question_texts() -> list[str]:
 
 def statement_texts() -> list[str]:
     """Every sentence answer (`questions.STATEMENTS`), with every answer of its kind."""
+    values = _field_values()
     answers = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES), "motion": list(MOTION_ANSWER.values())}
-    return [text for kind, template in STATEMENTS.items()
-            for text in _filled(template, {**_field_values(), "answer": answers[kind]})]
+    return [text for kind, template in STATEMENTS.items() for text in _filled(template, {**values, "answer": answers[kind]})]
 
 
 def _times(config: WorldConfig) -> list[float]:

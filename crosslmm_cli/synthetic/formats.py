@@ -81,7 +81,8 @@ def eval_records(
     clip: Clip, qas: Sequence[QA], video: str, rng: np.random.Generator, *, open_questions: bool = False
 ) -> list[dict[str, Any]]:
     """Eval items: multiple choice where the question has alternatives, else open (exact match,
-    or `contains` where the world answers with a sentence); with `open_questions`, every multiple-choice item also comes as an open one."""
+    or `contains` where the world answers with a sentence); with `open_questions`, every
+    multiple-choice item also comes as an open one."""
     records = []
     for qa in qas:
         base = {"id": f"{clip.id}-{qa.kind}", "video": video, "task": qa.task, "question": qa.question}

@@ -75,8 +75,9 @@ def test_recorded_attention_weights_give_what_sdpa_gives_and_sdpa_is_back_after(
     assert "attend_all_frames" not in vars(block)
 
 
-def test_answer_starts_are_the_first_label_of_each_answer():
-    from research.answer_grounding import IGNORE, answer_starts
+def test_answer_starts_and_ends_bound_each_answer():
+    from research.answer_grounding import IGNORE, answer_ends, answer_starts
 
-    assert answer_starts([IGNORE, IGNORE, 5, 6, IGNORE, 7, IGNORE, IGNORE, 8]) == [2, 5, 8]
-    assert answer_starts([IGNORE, IGNORE]) == []
+    labels = [IGNORE, IGNORE, 5, 6, IGNORE, 7, IGNORE, IGNORE, 8]
+    assert answer_starts(labels) == [2, 5, 8] and answer_ends(labels) == [4, 6, 9]
+    assert answer_starts([IGNORE, IGNORE]) == [] and answer_ends([IGNORE, IGNORE]) == []

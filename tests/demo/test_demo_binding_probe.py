@@ -55,8 +55,8 @@ def test_the_probed_position_predicts_the_answer_word_of_a_sentence_reply():
     from crosslmm_cli.modeling.processing import CrossLMMProcessor
     from crosslmm_cli.synthetic.questions import QA
     from crosslmm_cli.training.tokenization import encode_conversation
-    from research.answer_grounding import answer_starts
-    from research.binding_probe import answer_ends, words_before_answer
+    from research.answer_grounding import answer_ends, answer_starts
+    from research.binding_probe import words_before_answer
 
     from demo_fixtures import DEMO_DIR
 

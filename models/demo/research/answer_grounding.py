@@ -106,6 +106,12 @@ def answer_starts(labels: Any) -> list[int]:
     return [p for p in range(1, len(labels)) if labels[p] != IGNORE and labels[p - 1] == IGNORE]
 
 
+def answer_ends(labels: Any) -> list[int]:
+    """One past the last token of each answer (where a run of labels ends)."""
+    labels = [int(label) for label in labels] + [IGNORE]
+    return [p for p in range(1, len(labels)) if labels[p] == IGNORE and labels[p - 1] != IGNORE]
+
+
 def object_masks(clip: Any, subject: tuple[str, str] | None, timestamps: list[float], config: Any) -> np.ndarray | None:
     """(T, P) share of each patch the named object covers in each sampled frame, or None when the
     question names no one object (count questions) or the name is ambiguous."""

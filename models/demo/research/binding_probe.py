@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from research.answer_grounding import COVERED, IGNORE, answer_starts, object_masks, recording_t2v_attention
+from research.answer_grounding import COVERED, answer_ends, answer_starts, object_masks, recording_t2v_attention
 
 OBJECT_TASKS = ("colour", "shape", "size", "motion")
 
@@ -136,12 +136,6 @@ def text_answer_accuracy(model: Any, processor: Any, records: list[dict[str, Any
                 predicted = logits[start - 1 : end - 1].argmax(-1).tolist()
                 hits[kind].append(predicted == list(labels[start:end]))
     return {kind: round(float(np.mean(v)), 3) for kind, v in hits.items()}
-
-
-def answer_ends(labels: Any) -> list[int]:
-    """One past the last token of each answer (where a run of labels ends)."""
-    labels = [int(label) for label in labels] + [IGNORE]
-    return [p for p in range(1, len(labels)) if labels[p] == IGNORE and labels[p - 1] != IGNORE]
 
 
 def reading_accuracy(model: Any, processor: Any, split: Path, *, seed: int, n: int = 60) -> dict[str, float]:
