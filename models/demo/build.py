@@ -12,9 +12,11 @@ says how long each took):
   0b     language: `crosslmm train --trainable llm` on the world's text (recipe.records)  } one core each
   merge  the init model with 0a's encoder and 0b's LLM
   1a     grounding: projector, time embedding and layer 0's T2V learn to find what a word names
+         and where it is at the start and the end, at the question's word and at the reply's
          (recipe/grounding.py), encoder and LLM frozen
   1b     `crosslmm train --stage 1` on captions: projector + cross-attention, encoder and LLM frozen
   2      `crosslmm train --stage 2` on every question of the world and the tool's own prompts
+  2b     the same again from stage 2's end, at a lower learning rate (polish_steps)
   eval   `crosslmm eval` on the bar split (multiple choice and open), caption facts, chapters
   --install copies the model files and WORK/eval.json into models/demo/
 """
@@ -143,9 +145,20 @@ class Build:
     def finetune(self) -> None:
         s = self.settings
         start = self.work / ("stage1b" if s.caption_steps and s.stage1_groups else "stage1a")
-        self.train_cli("stage2", start, self.train / "stage2.jsonl", self.work / "model", "--stage", "2",
+        self.train_cli("stage2", start, self.train / "stage2.jsonl", self.finetuned, "--stage", "2",
                        "--trainable", s.stage2_groups, "--max-steps", str(s.finetune_steps), "--batch-size", "4",
                        "--lr", "1e-3", "--warmup", "0.03", threads=2)
+
+    @property
+    def finetuned(self) -> Path:
+        return self.work / ("stage2" if self.settings.polish_steps else "model")
+
+    def polish(self) -> None:
+        """Stage 2b: the same records again from stage 2's end, at a lower learning rate."""
+        s = self.settings
+        self.train_cli("stage2b", self.finetuned, self.train / "stage2.jsonl", self.work / "model", "--stage", "2",
+                       "--trainable", s.stage2_groups, "--max-steps", str(s.polish_steps), "--batch-size", "4",
+                       "--lr", str(s.polish_lr), "--warmup", "0.02", threads=2)
 
     def evaluate(self) -> None:
         from research.scores import bar_scores, split_eval_file
@@ -182,7 +195,9 @@ class Build:
             shutil.copytree(self.work / "stage0", self.work / "stage1a", dirs_exist_ok=True)
         if s.caption_steps and s.stage1_groups:
             self.stage("1b captions", self.work / "stage1b" / "model.safetensors", self.captions)
-        self.stage("2 fine-tune", self.work / "model" / "model.safetensors", self.finetune)
+        self.stage("2 fine-tune", self.finetuned / "model.safetensors", self.finetune)
+        if s.polish_steps:
+            self.stage("2b polish", self.work / "model" / "model.safetensors", self.polish)
         self.stage("eval", self.work / "eval.json", self.evaluate)
 
 
@@ -202,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--install", action="store_true", help="copy the trained model into models/demo/")
     parser.add_argument("--stage0-from", type=Path, help="reuse this build's stage 0a and 0b (the encoder and the LLM "
                         "do not depend on the setting: the ablation's runs share the demo's)")
-    for stage in ("grounding", "caption", "finetune"):
+    for stage in ("grounding", "caption", "finetune", "polish"):
         parser.add_argument(f"--{stage}-steps", type=int, help=f"override the setting's {stage} steps")
     args = parser.parse_args(argv)
     settings = SETTINGS[args.setting](args.seed)
@@ -212,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = replace(settings, caption_steps=args.caption_steps)
     if args.finetune_steps is not None:
         settings = replace(settings, finetune_steps=args.finetune_steps)
+    if args.polish_steps is not None:
+        settings = replace(settings, polish_steps=args.polish_steps)
     work = args.work.resolve()
     started = time.monotonic()
     Build(work, settings, args.stage0_from.resolve() if args.stage0_from else None).run()
