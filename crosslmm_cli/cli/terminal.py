@@ -89,10 +89,6 @@ class AnswerRenderer:
             self._live.start()
 
     def write(self, chunk: str) -> None:
-        if not self.text:  # an answer starts at its first visible character, as its record's text does
-            chunk = chunk.lstrip()
-            if not chunk:
-                return
         self.text += chunk
         if self._live is not None:
             from rich.markdown import Markdown

@@ -23,7 +23,8 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 from transformers.generation.streamers import BaseStreamer
 
-from crosslmm_cli.engine.inference import EncodedVideo, Engine, GenerationStats, generate_kwargs, peak_memory_bytes
+from crosslmm_cli.engine.inference import (EncodedVideo, Engine, GenerationStats, generate_kwargs, peak_memory_bytes,
+                                          visible_chunk)
 from crosslmm_cli.engine.options import GenerationOptions
 
 
@@ -80,9 +81,12 @@ class _RowText(TextStreamer):
     def __init__(self, tokenizer: Any, on_text: Callable[[str], None]) -> None:
         super().__init__(tokenizer, skip_prompt=False, skip_special_tokens=True)
         self._on_text = on_text
+        self._started = False
 
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        text = visible_chunk(text, started=self._started)
         if text:
+            self._started = True
             self._on_text(text)
 
 

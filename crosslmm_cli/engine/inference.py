@@ -275,6 +275,7 @@ class Answer(Iterator[str]):
             with _ctrl_c_held():
                 worker.start()
             for chunk in streamer:
+                chunk = visible_chunk(chunk, started=bool(self.text))
                 if chunk:
                     self.text += chunk
                     yield chunk
@@ -322,6 +323,13 @@ def generate_kwargs(engine: Engine, options: GenerationOptions) -> dict[str, Any
     if engine.tokens_per_frame != engine.model.config.tokens_per_frame:
         kwargs["tokens_per_frame"] = engine.tokens_per_frame
     return kwargs
+
+
+def visible_chunk(chunk: str, *, started: bool) -> str:
+    """What of a streamed chunk an answer shows: it starts at its first visible character (a
+    model's first token often carries a space, " corner"), as the stored, stripped text does, so
+    a streamed answer, a batched one and a record print alike."""
+    return chunk if started else chunk.lstrip()
 
 
 class _TimedStreamer(TextIteratorStreamer):

@@ -57,7 +57,18 @@ def test_answer_from_features_equals_generate_on_pixels(engine, frames):
     inputs = processor(text=prompt, videos=frames)
     out = engine.model.generate(**inputs, max_new_tokens=12, do_sample=False)
     reference = processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-    assert ours == reference
+    assert ours == reference.lstrip()  # an answer starts at its first visible character
+
+
+def test_a_streamed_answer_starts_at_its_first_visible_character_as_its_record_does():
+    """A model's first token often starts with a space (" corner"); what streams must equal the
+    record's stripped text, which `--engine ray` prints whole. Spaces inside stay."""
+    from crosslmm_cli.engine.inference import visible_chunk
+
+    shown = ""
+    for chunk in [" ", "\n corner.", " not", " circle"]:
+        shown += visible_chunk(chunk, started=bool(shown))
+    assert shown == "corner. not circle"
 
 
 def test_same_seed_same_output_and_greedy_is_deterministic(engine, frames):

@@ -26,13 +26,6 @@ def test_plain_output_is_the_chunks_themselves_plus_a_final_newline():
     assert out == "A **red** square moves.\n"
 
 
-def test_an_answer_starts_at_its_first_visible_character_as_its_record_does():
-    """A model's first token often starts with a space (" corner"); the streamed text must equal
-    the record's (stripped) text, which `--engine ray` prints whole. Spaces inside stay."""
-    out = stream(AnswerRenderer(console(False)), [" ", "\n corner.", " not", " circle"])
-    assert out == "corner. not circle\n"
-
-
 def test_terminal_output_renders_markdown():
     out = stream(AnswerRenderer(console(True)), ["A **red** ", "square", " moves."])
     assert "\x1b[1mred" in out  # bold, not asterisks

@@ -14,7 +14,7 @@ The read must also say where the object is at the start and at the end (`place`,
 the first and the last sampled frame, a regression): motion is the difference, and only heads
 that read early and late frames apart can give both. Measured on the monitor clips after 750
 steps, with the K/V read from the encoder's features: the place error fell from 0.42 (weight 1)
-to 0.16 half frame widths (weight 20), the corner head rose from 0.91 to 0.97-1.00 and colour from
+to 0.16 half frame widths (weight 20), the corner head rose from 0.91 to 0.97 and colour from
 0.89 to 0.92; the motion head stayed at chance (0.33) either way. One head of four had learnt to
 bind the named object (0.81 of its attention on it, the others under 0.07), reading first and
 last frames alike. So each head must also give a place on its own (`head_places`: even heads the
@@ -227,7 +227,8 @@ def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path,
     head_place = nn.ModuleList([nn.Linear(t2v.head_dim, 2) for _ in range(t2v.num_heads)])
     for param in model.parameters():
         param.requires_grad_(False)
-    trained = [*inner.multi_modal_projector.parameters(), *block.parameters(), *heads.parameters(), *head_place.parameters()]
+    trained = [*inner.multi_modal_projector.parameters(), *block.parameters(), *heads.parameters(),
+               *(head_place.parameters() if settings.head_places else ())]
     if inner.kv_time_embedding is not None:
         trained += list(inner.kv_time_embedding.parameters())
         if settings.time_init_std:
@@ -263,14 +264,19 @@ def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path,
             handle.remove()
         hidden = caught["hidden"]  # (B, L, D): every position's query, as in the model
         key, value = caught["context"].t2v_key_values(settings.layer, t2v)
-        handle = t2v.o_proj.register_forward_pre_hook(lambda module, args: caught.update(heads=args[0]))
+        # o_proj's input is every head's own output, side by side: `head_places` reads each alone.
+        handle = t2v.o_proj.register_forward_pre_hook(lambda module, args: caught.update(heads=args[0])) \
+            if settings.head_places else None
         try:
             delta = torch.tanh(block.gate_t2v) * t2v.attend_all_frames(block.norm(hidden), key, value)
         finally:
-            handle.remove()
+            if handle is not None:
+                handle.remove()
         found = delta[torch.arange(len(rows)), positions]
-        each = caught["heads"][torch.arange(len(rows)), positions].view(len(rows), t2v.num_heads, t2v.head_dim)
-        places = torch.stack([linear(each[:, h]) for h, linear in enumerate(head_place)], dim=1)  # (B, H, 2)
+        places = None
+        if settings.head_places:
+            each = caught["heads"][torch.arange(len(rows)), positions].view(len(rows), t2v.num_heads, t2v.head_dim)
+            places = torch.stack([linear(each[:, h]) for h, linear in enumerate(head_place)], dim=1)  # (B, H, 2)
         # What T2V adds must not drown the text it is added to: at every text position its norm is
         # kept under `max_ratio` of the hidden state's (measured: unchecked, it grew to 10-16 times
         # it, and the frozen LLM could no longer read the question).
@@ -294,6 +300,8 @@ def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path,
             loss = loss + F.mse_loss(out["head_place"][known], wanted[known])
         return loss
 
+    question_rows = [r for r in held_rows if not r[3].get("reply")]
+    reply_rows = [r for r in held_rows if r[3].get("reply")]
     history = []
     generator = torch.Generator().manual_seed(settings.seed)
     for step in range(1, settings.steps + 1):
@@ -310,11 +318,12 @@ def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path,
         optimizer.step()
         schedule.step()
         if step % settings.eval_every == 0 or step == settings.steps:
-            scores = held_out_accuracy(read, targets, held_features, held_rows)
-            replies = [r for r in held_rows if r[3].get("reply")]
-            if replies:
-                scores |= {f"reply_{k}": v for k, v in held_out_accuracy(read, targets, held_features, replies).items()
-                           if k in ("colour", "shape", "size", "motion", "place_error")}
+            asked = held_out_hits(read, targets, held_features, question_rows)
+            scores = rates(asked)
+            if reply_rows:  # all queries together, and the reply's words alone
+                replied = held_out_hits(read, targets, held_features, reply_rows)
+                scores = rates(asked, replied) | {f"reply_{k}": v for k, v in rates(replied).items()
+                                                  if k in ("colour", "shape", "size", "motion", "place_error")}
             history.append({"step": step, "loss": round(float(loss.detach()), 4), "elapsed_s": round(time.monotonic() - started, 1), **scores})
             scores["ratio"] = round(float(out["ratio"]), 3)
             log(f"stage 1a step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
@@ -326,12 +335,12 @@ def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path,
     return result
 
 
-def held_out_accuracy(read: Any, targets: Any, features: Any, rows: list, batch_size: int = 256) -> dict[str, float]:
-    """Accuracy of each head on held-out queries (present objects only; absence separately)."""
+def held_out_hits(read: Any, targets: Any, features: Any, rows: list, batch_size: int = 256) -> dict[str, list[float]]:
+    """[right, total] of each head on held-out queries (present objects only; absence separately),
+    and [summed error, coordinates] of the place head: counts, so that subsets add up."""
     import torch
 
-    hits: dict[str, list[int]] = {name: [0, 0] for name in (*TARGETS, ABSENT, "place_motion")}
-    error = [0.0, 0]
+    hits: dict[str, list[float]] = {name: [0, 0] for name in (*TARGETS, ABSENT, "place_motion", "place_error")}
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
@@ -344,12 +353,17 @@ def held_out_accuracy(read: Any, targets: Any, features: Any, rows: list, batch_
             hits[ABSENT][0] += int(((out["shape"].argmax(-1) == 0) == ~present)[naming].sum())
             hits[ABSENT][1] += int(naming.sum())
             known = ~want["place"].isnan().any(-1)
-            error[0] += float((out["place"][known] - want["place"][known]).abs().sum())
-            error[1] += int(known.sum()) * 4
-            moving = want["motion"] > 0
-            hits["place_motion"][0] += int((implied_motion(out["place"]) == want["motion"])[moving].sum())
-            hits["place_motion"][1] += int(moving.sum())
-    return {**{name: right / max(1, total) for name, (right, total) in hits.items()}, "place_error": error[0] / max(1, error[1])}
+            hits["place_error"][0] += float((out["place"][known] - want["place"][known]).abs().sum())
+            hits["place_error"][1] += int(known.sum()) * 4
+            named = want["motion"] > 0  # a present object, moving or still
+            hits["place_motion"][0] += int((implied_motion(out["place"]) == want["motion"])[named].sum())
+            hits["place_motion"][1] += int(named.sum())
+    return hits
+
+
+def rates(*counted: dict[str, list[float]]) -> dict[str, float]:
+    """Accuracies (and the place head's mean error) of the `held_out_hits` of one or more subsets together."""
+    return {name: sum(c[name][0] for c in counted) / max(1, sum(c[name][1] for c in counted)) for name in counted[0]}
 
 
 def implied_motion(place: Any, still_below: float = 0.25) -> Any:

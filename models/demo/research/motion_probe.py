@@ -22,23 +22,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def object_tracks(model: Any, processor: Any, split: Path, cache_dir: Path, clips: int, frames: int = 8) -> dict[str, Any]:
     """Per object of the split's single-scene clips: (early, late) mean K/V source and encoder
-    features under its coverage, and its motion class."""
+    features under its coverage (`answer_grounding.object_masks`), and its motion class."""
     import torch
 
     from crosslmm_cli.engine.options import FrameOptions
     from crosslmm_cli.synthetic import WorldConfig, read_clips
-    from crosslmm_cli.synthetic.labels import patch_means, thing_coverage
     from crosslmm_cli.synthetic.world import MOTIONS
     from crosslmm_cli.training.frame_cache import FrameLoader
+    from research.answer_grounding import object_masks
 
     loader = FrameLoader(processor.image_processor, FrameOptions(num_frames=frames), cache_dir=cache_dir, exact=True)
     config = WorldConfig.from_dict(json.loads((split / "world.json").read_text(encoding="utf-8")))
-    grid = model.config.vision_grid_side
     half = frames // 2
     kv_rows, encoder_rows, motions = [], [], []
     for video, clip in read_clips(split / "clips.jsonl")[:clips]:
@@ -48,13 +45,8 @@ def object_tracks(model: Any, processor: Any, split: Path, cache_dir: Path, clip
         with torch.no_grad():
             features = model.get_video_features(loader.pixels(sampled)[None])
             _, kv_source = model.model.prepare_video_tokens(features, 1, True)
-        scene = clip.scenes[0]
-        for index, thing in enumerate(scene.things):
-            if thing.is_dot:
-                continue
-            cover = [thing_coverage(scene, index, float(t), config) for t in sampled.timestamps]
-            weights = torch.tensor(np.stack([np.zeros(grid * grid, np.float32) if c is None else patch_means(c, grid)
-                                             for c in cover]))
+        for thing in clip.scenes[0].objects:
+            weights = torch.from_numpy(object_masks(clip, (thing.colour, thing.shape), list(sampled.timestamps), config))
             weights = weights / weights.sum(-1, keepdim=True).clamp(min=1e-6)
             for source, rows in ((kv_source[0], kv_rows), (features[0], encoder_rows)):
                 per_frame = torch.einsum("tn,tnd->td", weights, source.float())
