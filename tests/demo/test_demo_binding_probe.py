@@ -70,3 +70,26 @@ def test_the_probed_position_predicts_the_answer_word_of_a_sentence_reply():
         predicted = processor.tokenizer.decode([encoded.labels[position + 1]])
         assert predicted.strip() and word.startswith(predicted), (predicted, word)  # the word's first token
         assert processor.tokenizer.decode(encoded.labels[start:end]).startswith(qa.reply)
+
+
+def test_answer_probes_find_the_layer_after_which_each_type_of_answer_is_coded():
+    """Motion answers coded only after the second layer, colour answers after both: the probe says so per layer."""
+    from research.binding_probe import answer_probes
+
+    def measures(n: int, seed: int) -> dict:
+        generator = torch.Generator().manual_seed(seed)
+        tasks = ["colour" if i % 2 else "motion" for i in range(n)]
+        vocabulary = {"colour": ["red", "blue", "green"], "motion": ["left", "right", "up", "down"]}
+        labels = torch.randint(0, 3, (n,), generator=generator)
+        answers = [vocabulary[t][int(k)] for t, k in zip(tasks, labels)]
+        states = torch.randn(n, 2, 16, generator=generator)  # (question, layer, width)
+        for i, task in enumerate(tasks):
+            states[i, 1, int(labels[i])] += 5
+            if task == "colour":
+                states[i, 0, int(labels[i])] += 5
+        return {"states": states, "tasks": tasks, "answers": answers}
+
+    report = answer_probes(measures(600, 0), measures(300, 1))
+    assert set(report) == {"colour", "motion"}
+    assert report["colour"][0] > 0.95 and report["colour"][1] > 0.95
+    assert report["motion"][0] < 0.5 < 0.95 < report["motion"][1]  # chance 1/3 (three of four answers drawn)

@@ -168,7 +168,7 @@ def pretrain_vision(model_dir: Path, train_split: Path, held_out_split: Path, ou
         schedule.step()
         if step % settings.eval_every == 0 or step == settings.steps:
             scores = held_out_scores(features, heads, held)
-            history.append({"step": step, "loss": round(float(loss), 4), "elapsed_s": round(time.monotonic() - started, 1), **scores})
+            history.append({"step": step, "loss": round(float(loss.detach()), 4), "elapsed_s": round(time.monotonic() - started, 1), **scores})
             log(f"stage 0a step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     model.eval()
     model.save_pretrained(output)

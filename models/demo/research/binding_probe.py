@@ -8,6 +8,9 @@ sentence answer, "The ring is red.", the token before "red"; in a bare one, its 
              divided by the number of objects, T2V looks at objects but not at the named one.
   query      a linear probe (fitted on one split, scored on another) of the named shape from
              the LLM's hidden state after each layer: what T2V's query could know.
+  answer     the same probe of the answer itself, per question type and layer: where the read is
+             lost (nothing after layer 0: the frames were not read; there, but not after the
+             last layer: the LLM dropped it; after the last layer too: the head fails to say it).
   reading    text only, a caption in context and a question about it (stage 0b's reading
              records): the share of replies whose every token is right (teacher-forced), per type.
 
@@ -30,7 +33,7 @@ from research.answer_grounding import COVERED, answer_ends, answer_starts, objec
 OBJECT_TASKS = ("colour", "shape", "size", "motion")
 
 
-def _questions(split: Path, config: Any, n: int):  # noqa: ANN202 - a generator of (clip, video, qa)
+def _questions(split: Path, config: Any, n: int, tasks: tuple[str, ...] = OBJECT_TASKS):  # noqa: ANN202 - (clip, video, qa)
     from crosslmm_cli.synthetic import read_clips
     from crosslmm_cli.synthetic.questions import scene_questions
 
@@ -39,15 +42,17 @@ def _questions(split: Path, config: Any, n: int):  # noqa: ANN202 - a generator 
         if len(clip.scenes) != 1:
             continue
         for qa in scene_questions(clip.scenes[0], config, np.random.default_rng(number)):
-            if qa.task in OBJECT_TASKS and qa.subject is not None and " at the " not in qa.question:
+            if qa.task in tasks and qa.subject is not None and " at the " not in qa.question:
                 yield clip, video, qa
                 seen += 1
         if seen >= n:
             return
 
 
-def visual_measures(model: Any, processor: Any, split: Path, cache_dir: Path, n: int) -> dict[str, Any]:
-    """Attention shares per task and layer, and the hidden states (with the named shape) for the query probe."""
+def visual_measures(model: Any, processor: Any, split: Path, cache_dir: Path, n: int,
+                    tasks: tuple[str, ...] = OBJECT_TASKS) -> dict[str, Any]:
+    """Attention shares per task and layer, and the hidden states (with the named shape, the task
+    and the answer) for the query and answer probes."""
     from crosslmm_cli.engine.options import FrameOptions
     from crosslmm_cli.synthetic import WorldConfig
     from crosslmm_cli.synthetic.world import SHAPES
@@ -58,9 +63,9 @@ def visual_measures(model: Any, processor: Any, split: Path, cache_dir: Path, n:
     frames = processor.num_frames
     loader = FrameLoader(processor.image_processor, FrameOptions(num_frames=frames), cache_dir=cache_dir, exact=True)
     shares: dict[str, list[np.ndarray]] = defaultdict(list)
-    states, named = [], []
+    states, named, asked, answers = [], [], [], []
     with recording_t2v_attention(model) as weights:
-        for clip, video, qa in _questions(split, config, n):
+        for clip, video, qa in _questions(split, config, n, tasks):
             sampled = loader.load(split / video)
             times = [float(t) for t in sampled.timestamps]
             encoded = encode_conversation(processor, [(qa.question, qa.reply)], timestamps=times, duration=float(sampled.duration))
@@ -79,8 +84,26 @@ def visual_measures(model: Any, processor: Any, split: Path, cache_dir: Path, n:
             shares[qa.task].append(np.array([named_share, any_share, [len(objects)] * len(weights)]))
             states.append(torch.stack([h[0, position] for h in out.hidden_states[1:]]))
             named.append(list(SHAPES).index(qa.subject[1]))
+            asked.append(qa.task)
+            answers.append(qa.answer)
     return {"shares": {task: np.mean(rows, axis=0) for task, rows in shares.items()},
-            "states": torch.stack(states), "named": torch.tensor(named)}
+            "states": torch.stack(states), "named": torch.tensor(named), "tasks": asked, "answers": answers}
+
+
+def answer_probes(fit: dict[str, Any], held: dict[str, Any]) -> dict[str, list[float]]:
+    """Per question type, the linear probe's accuracy on the answer after each layer (`visual_measures`' outputs)."""
+    report = {}
+    for task in dict.fromkeys(held["tasks"]):
+        vocabulary = sorted(set(a for t, a in zip(fit["tasks"], fit["answers"]) if t == task))
+        rows = [[i for i, (t, a) in enumerate(zip(m["tasks"], m["answers"])) if t == task and a in vocabulary]
+                for m in (fit, held)]
+        if len(vocabulary) < 2 or not rows[1]:
+            continue
+        x_fit, x_held = fit["states"][rows[0]], held["states"][rows[1]]
+        y_fit, y_held = (torch.tensor([vocabulary.index(m["answers"][i]) for i in r]) for m, r in zip((fit, held), rows))
+        report[task] = [round(probe_accuracy(x_fit[:, layer], y_fit, x_held[:, layer], y_held, classes=len(vocabulary)), 3)
+                        for layer in range(x_fit.shape[1])]
+    return report
 
 
 def words_before_answer(processor: Any, qa: Any) -> int:
@@ -153,16 +176,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("--data", type=Path, required=True, help="a build's data folder (train/, monitor/, frame-cache/)")
     parser.add_argument("--questions", type=int, default=150, help="held-out questions (3x as many fit the probe)")
+    parser.add_argument("--tasks", default=",".join(OBJECT_TASKS), help=f"question types (default: {','.join(OBJECT_TASKS)})")
     args = parser.parse_args(argv)
+    tasks = tuple(args.tasks.split(","))
     torch.manual_seed(0)
     model, processor = load_model(args.model, quantize="none", device="cpu")
     model.eval()
-    held = visual_measures(model, processor, args.data / "monitor", args.data / "frame-cache", args.questions)
-    fit = visual_measures(model, processor, args.data / "train", args.data / "frame-cache", 3 * args.questions)
+    held = visual_measures(model, processor, args.data / "monitor", args.data / "frame-cache", args.questions, tasks)
+    fit = visual_measures(model, processor, args.data / "train", args.data / "frame-cache", 3 * args.questions, tasks)
     report = {"attention": {task: {"named": row[0].round(3).tolist(), "any_object": row[1].round(3).tolist(),
                                    "objects": round(float(row[2][0]), 2)} for task, row in held["shares"].items()},
               "query_named_shape": [round(probe_accuracy(fit["states"][:, layer], fit["named"], held["states"][:, layer],
                                                          held["named"]), 3) for layer in range(fit["states"].shape[1])],
+              "answer_after_layer": answer_probes(fit, held),
               "reading": reading_accuracy(model, processor, args.data / "monitor", seed=1)}
     print(json.dumps(report, indent=1))
 
