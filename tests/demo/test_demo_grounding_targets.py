@@ -77,3 +77,23 @@ def test_a_reply_query_stops_right_before_the_answer_word_of_the_worlds_own_sent
         assert prefix.split()[-1] in ("is", "goes", qa.subject[0])  # the word the answer turns on
         thing = next(t for t in scene.things if t.shape == qa.subject[1])
         assert TARGETS["shape"][targets["shape"]] == thing.shape and TARGETS["motion"][targets["motion"]] == thing.motion
+
+
+def test_whole_reply_queries_read_the_named_object_at_every_word_before_the_answer_of_the_kinds_named():
+    from crosslmm_cli.synthetic.questions import scene_questions
+    from recipe.grounding import reply_queries
+
+    clip = moving_clip()
+    last = reply_queries(clip, CONFIG, np.random.default_rng(3), span=(0.0, 3.5))
+    every = reply_queries(clip, CONFIG, np.random.default_rng(3), span=(0.0, 3.5), every_word=("shape",))
+    kinds = {qa.question: qa.kind for qa in scene_questions(clip.scenes[0], CONFIG, np.random.default_rng(3))}
+    assert [q for q in every if not q[2].get("early")] == last  # the last word's rows are unchanged, in order
+    for question, prefix, targets in every:
+        if targets.get("early"):
+            full, wanted = next((p, t) for q, p, t in last if q == question)
+            assert kinds[question] == "shape" and full.startswith(prefix + " ") and prefix  # a shorter prefix, a word at least
+            assert targets["place"] is NOWHERE  # the classes only
+            assert {k: v for k, v in targets.items() if k not in ("early", "place")} == \
+                {k: v for k, v in wanted.items() if k != "place"}
+    shapes = [p for q, p, t in last if kinds[q] == "shape"]
+    assert shapes and len(every) - len(last) == sum(len(p.split()) - 1 for p in shapes)  # "It", "It is", "It is a"

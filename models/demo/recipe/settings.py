@@ -46,8 +46,8 @@ class BuildSettings:
     kv_source: str = "vision"  # the cross-attention reads the encoder's own features (they keep where things are)
     vision: VisionSettings = field(default_factory=VisionSettings)
     language_steps: int = 400  # batches of 16 text records
-    grounding: GroundingSettings = field(
-        default_factory=lambda: GroundingSettings(steps=1500, place_weight=20.0, head_places=True, replies=True))
+    grounding: GroundingSettings = field(default_factory=lambda: GroundingSettings(
+        steps=2000, place_weight=20.0, head_places=True, replies=True, whole_reply=("shape",)))
     caption_steps: int = 250  # stage 1b, batches of 8 captions
     finetune_steps: int = 5000  # stage 2, batches of 4 conversations
     polish_steps: int = 1500  # stage 2b: stage 2 again from its end, at polish_lr (0: none)
