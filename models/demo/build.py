@@ -223,12 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = SETTINGS[args.setting](args.seed)
     if args.grounding_steps is not None:
         settings = replace(settings, grounding=replace(settings.grounding, steps=args.grounding_steps))
-    if args.caption_steps is not None:
-        settings = replace(settings, caption_steps=args.caption_steps)
-    if args.finetune_steps is not None:
-        settings = replace(settings, finetune_steps=args.finetune_steps)
-    if args.polish_steps is not None:
-        settings = replace(settings, polish_steps=args.polish_steps)
+    settings = replace(settings, **{f"{stage}_steps": getattr(args, f"{stage}_steps") for stage in ("caption", "finetune", "polish")
+                                    if getattr(args, f"{stage}_steps") is not None})
     work = args.work.resolve()
     started = time.monotonic()
     Build(work, settings, args.stage0_from.resolve() if args.stage0_from else None).run()

@@ -376,7 +376,7 @@ def held_out_hits(read: Any, targets: Any, features: Any, rows: list, batch_size
             known = ~want["place"].isnan().any(-1)
             hits["place_error"][0] += float((out["place"][known] - want["place"][known]).abs().sum())
             hits["place_error"][1] += int(known.sum()) * 4
-            named = want["motion"] > 0  # a present object, moving or still
+            named = (want["motion"] > 0) & known  # a present object, moving or still, with a place target
             hits["place_motion"][0] += int((implied_motion(out["place"]) == want["motion"])[named].sum())
             hits["place_motion"][1] += int(named.sum())
     return hits

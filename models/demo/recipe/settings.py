@@ -11,9 +11,8 @@ values (`kv_time_embedding`), so a word can tell the start of a clip from its en
 the encoder's own patch features (`kv_source="vision"`), not the projector's: measured with the
 attention fixed on the named object (its rendered coverage), a linear readout told its motion at
 94% from the encoder's features and at 69% from the projected ones of the previous demo
-(`research/motion_probe.py`), and
-stage 1a learnt colour and shape in half the steps on them (0.81 / 0.83 at step 500, against
-0.51 / 0.26).
+(`research/motion_probe.py`), and stage 1a learnt colour and shape in half the steps on them
+(0.81 / 0.83 at step 500, against 0.51 / 0.26).
 """
 
 from __future__ import annotations
@@ -95,7 +94,7 @@ SETTINGS = {
     # Every stage for a few steps on a few clips: checks that the build runs, in minutes.
     "smoke": lambda seed: BuildSettings(seed=seed, n_train=24, n_monitor=8, n_bars=8, language_steps=4, caption_steps=4,
                                         finetune_steps=4, polish_steps=2, vision=VisionSettings(steps=4, eval_every=2),
-                                        grounding=GroundingSettings(steps=4, eval_every=2)),
+                                        grounding=replace(BuildSettings().grounding, steps=4, eval_every=2)),
 }
 
 
