@@ -9,7 +9,8 @@ import torch
 
 from crosslmm_cli.synthetic import WorldConfig, generate_clip
 from crosslmm_cli.synthetic.world import SHAPES
-from recipe.grounding import IGNORE, NOWHERE, TARGETS, implied_motion, queries_of
+from recipe.grounding import IGNORE, NOWHERE, TARGETS, queries_of
+from recipe.grounding_scores import implied_motion
 
 CONFIG = WorldConfig()
 
@@ -97,3 +98,21 @@ def test_whole_reply_queries_read_the_named_object_at_every_word_before_the_answ
                 {k: v for k, v in wanted.items() if k != "place"}
     shapes = [p for q, p, t in last if kinds[q] == "shape"]
     assert shapes and len(every) - len(last) == sum(len(p.split()) - 1 for p in shapes)  # "It", "It is", "It is a"
+
+
+def test_frame_counts_follow_an_appearing_object():
+    """Each sampled frame's count class is what the scene shows then: one more object once an
+    object has appeared, every legible object by the last frame, dots never."""
+    from recipe.grounding import frame_counts
+
+    clip = next(c for c in (generate_clip(11, "train", i, CONFIG) for i in range(200))
+                if len(c.scenes) == 1 and c.scenes[0].event is not None and c.scenes[0].event.kind == "appear")
+    scene = clip.scenes[0]
+    times = [i * scene.duration / 8 for i in range(8)]
+    counts = [TARGETS["count"][c] for c in frame_counts(scene, times)]
+    before = [c for c, t in zip(counts, times) if t < scene.event.time - 0.01]
+    after = [c for c, t in zip(counts, times) if t > scene.event.time + 0.01]
+    words = ("zero", "one", "two", "three", "four")
+    assert before and after and set(before) == {words[scene.count(0.0)]} and set(after) == {words[scene.count(0.0) + 1]}
+    legible = sum(1 for thing in scene.things if not thing.is_dot)
+    assert counts[-1] == words[legible]
