@@ -37,8 +37,11 @@ word of the reply before the answer reads the named object too (`whole_reply`: "
 Count stayed the weakest: one softmax read gives proportions, not how many. So each frame token
 (the projector's output, what the LLM's self-attention sees) must also tell how many objects its
 frame shows (`frame_count_weight`, a linear head on the token; dots are not objects). Measured at
-2,000 steps with weight 1: that head reads 0.997 of held-out frames right, the read's count rose
-from 0.724 to 0.752, colour 0.701 (0.699), shape 0.629 (0.649), motion 0.682 (0.668).
+2,000 steps with weight 1, against the same stage 0 without it: that head reads 0.997 of held-out
+frames right, the read's count rose from 0.705 to 0.752 and motion from 0.560 to 0.682, colour
+0.701 (0.697), shape 0.629 (0.637). On the bar clips after stage 2 it gave count 84.9% and colour
+98.7%, but shape 53.5% (shape replies copied the question's colour in 75 of 142) and motion 52.0%,
+so the demo leaves it off (models/demo/README.md).
 
 Measured while building the recipe: with the word's bare embedding as the query (what this stage
 did first), the heads reached colour 94% and shape 90%, but in stage 2 the model answered every
