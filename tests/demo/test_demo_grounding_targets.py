@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from crosslmm_cli.synthetic import WorldConfig, generate_clip
-from crosslmm_cli.synthetic.world import SHAPES
+from crosslmm_cli.synthetic.world import NUMBER_WORDS, SHAPES
 from recipe.grounding import IGNORE, NOWHERE, TARGETS, queries_of
 from recipe.grounding_scores import implied_motion
 
@@ -112,7 +112,6 @@ def test_frame_counts_follow_an_appearing_object():
     counts = [TARGETS["count"][c] for c in frame_counts(scene, times)]
     before = [c for c, t in zip(counts, times) if t < scene.event.time - 0.01]
     after = [c for c, t in zip(counts, times) if t > scene.event.time + 0.01]
-    words = ("zero", "one", "two", "three", "four")
-    assert before and after and set(before) == {words[scene.count(0.0)]} and set(after) == {words[scene.count(0.0) + 1]}
-    legible = sum(1 for thing in scene.things if not thing.is_dot)
-    assert counts[-1] == words[legible]
+    assert before and after and set(before) == {NUMBER_WORDS[scene.count(0.0)]}
+    assert set(after) == {NUMBER_WORDS[scene.count(0.0) + 1]}
+    assert counts[-1] == NUMBER_WORDS[sum(1 for thing in scene.things if not thing.is_dot)]

@@ -185,8 +185,9 @@ def reply_queries(clip: Any, config: Any, rng: np.random.Generator, span: tuple[
 
 
 def frame_counts(scene: Any, timestamps: list[float]) -> list[int]:
-    """The count head's class (TARGETS["count"] index) of each sampled frame: the legible objects it shows."""
-    return [TARGETS["count"].index(("zero", "one", "two", "three", "four")[scene.count(t)]) for t in timestamps]
+    """The count head's class (TARGETS["count"] index, as `queries_of` gives it) of each sampled
+    frame: the legible objects it shows."""
+    return [1 + scene.count(t) for t in timestamps]
 
 
 def word_ids(tokenizer: Any, words: list[str]) -> dict[str, int]:
