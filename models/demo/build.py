@@ -108,7 +108,7 @@ class Build:
         from recipe.vision import pretrain_vision
 
         pretrain_vision(self.work / "init", self.train, self.monitor, self.work / "stage0a", self.settings.vision,
-                        cache_dir=self.frame_cache, frames=self.settings.frames, log=lambda m: print(m, flush=True))
+                        cache_dir=self.frame_cache, frames=self.settings.frames, threads=2, log=lambda m: print(m, flush=True))
 
     def language(self) -> None:
         s = self.settings
@@ -134,7 +134,7 @@ class Build:
         from recipe.grounding import pretrain_grounding
 
         pretrain_grounding(self.work / "stage0", self.train, self.monitor, self.work / "stage1a", self.settings.grounding,
-                           cache_dir=self.frame_cache, frames=self.settings.frames, log=lambda m: print(m, flush=True))
+                           cache_dir=self.frame_cache, frames=self.settings.frames, threads=2, log=lambda m: print(m, flush=True))
 
     def captions(self) -> None:
         s = self.settings

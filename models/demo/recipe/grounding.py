@@ -202,8 +202,10 @@ def word_ids(tokenizer: Any, words: list[str]) -> dict[str, int]:
 
 
 def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path, output: Path,
-                       settings: GroundingSettings, *, cache_dir: Path, frames: int, log: Any = print) -> dict[str, Any]:
-    """Train the projector, the time embedding and layer `settings.layer`'s T2V on word queries."""
+                       settings: GroundingSettings, *, cache_dir: Path, frames: int, threads: int = 2,
+                       log: Any = print) -> dict[str, Any]:
+    """Train the projector, the time embedding and layer `settings.layer`'s T2V on word queries
+    (`threads` pinned, as in stage 0a: the bits a seed gives depend on it)."""
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -215,6 +217,7 @@ def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path,
     from recipe.grounding_scores import held_out_hits, rates
 
     started = time.monotonic()
+    torch.set_num_threads(threads)
     torch.manual_seed(settings.seed)
     model, processor = load_model(model_dir, quantize="none", device="cpu")
     loader = FrameLoader(processor.image_processor, FrameOptions(num_frames=frames), cache_dir=cache_dir, exact=True)

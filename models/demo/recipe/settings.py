@@ -52,6 +52,12 @@ class BuildSettings:
     polish_steps: int = 1500  # stage 2b: stage 2 again from its end, at polish_lr (0: none)
     polish_lr: float = 3e-4
 
+    def __post_init__(self) -> None:
+        # Every stage draws from the build's seed, so `--seed 1` is a second draw of the whole recipe
+        # (stage 0a and 1a kept seed 0 whatever the build's seed was).
+        object.__setattr__(self, "vision", replace(self.vision, seed=self.seed))
+        object.__setattr__(self, "grounding", replace(self.grounding, seed=self.seed))
+
     @property
     def grounded(self) -> bool:
         """Stage 1a runs where there is T2V: it trains the projector, the time embedding and T2V."""
