@@ -1,0 +1,62 @@
+"""The bars of several builds side by side, with their mean and range: one build is one draw.
+
+A build's outcome after stage 2 varies from seed to seed (models/demo/README.md), so a recipe
+change is judged by the mean of a few seeds against the spread of the unchanged recipe, not by
+one run against another.
+
+    PYTHONPATH=models/demo python -m research.spread seed0=runs/a/eval.json seed1=runs/b/eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from research.scores import BAR_TASKS
+
+#: (column, bar): the issue's bars, each a fraction, read by `bar_figures`.
+BARS = (*((f"{task} (mc)", 0.9) for task in BAR_TASKS), ("describe P", 0.8), ("describe R", 0.8),
+        ("chapters found", 0.9), ("spurious", 0.1))
+
+
+def bar_figures(scores: dict[str, Any]) -> dict[str, float]:
+    """One build's `eval.json` as the figures the bars are about."""
+    figures = {f"{task} (mc)": scores["multiple_choice"][task]["accuracy"] for task in BAR_TASKS}
+    figures["describe P"], figures["describe R"] = scores["describe"]["precision"], scores["describe"]["recall"]
+    figures["chapters found"] = scores["chapterize"]["boundary_recall"]
+    figures["spurious"] = scores["chapterize"]["spurious"]
+    return figures
+
+
+def spread_table(runs: dict[str, dict[str, Any]]) -> str:
+    """A markdown table: a row per build, then the mean and the range (min-max) of each figure."""
+    figures = {name: bar_figures(scores) for name, scores in runs.items()}
+    header = "| build | " + " | ".join(column for column, _ in BARS) + " |"
+    lines = [header, "|---|" + "---:|" * len(BARS)]
+    for name, row in figures.items():
+        lines.append(f"| {name} | " + " | ".join(f"{100 * row[column]:.1f}" for column, _ in BARS) + " |")
+    columns = {column: [row[column] for row in figures.values()] for column, _ in BARS}
+    lines.append("| mean | " + " | ".join(f"{100 * statistics.fmean(v):.1f}" for v in columns.values()) + " |")
+    lines.append("| range | " + " | ".join(f"{100 * min(v):.1f}-{100 * max(v):.1f}" for v in columns.values()) + " |")
+    lines.append("| bar | " + " | ".join(("<= " if column == "spurious" else ">= ") + f"{100 * bar:.0f}" for column, bar in BARS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="NAME=EVAL_JSON", help="a label and a build's eval.json")
+    args = parser.parse_args(argv)
+    runs = {}
+    for item in args.runs:
+        name, sep, path = item.partition("=")
+        if not sep:
+            parser.error(f"{item}: expected NAME=EVAL_JSON")
+        runs[name] = json.loads(Path(path).read_text(encoding="utf-8"))
+    print(spread_table(runs))
+
+
+if __name__ == "__main__":
+    main()
