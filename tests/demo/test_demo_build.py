@@ -21,14 +21,25 @@ def weight_digests(work: Path) -> dict[str, str]:
     return {name: hashlib.sha256((work / name / "model.safetensors").read_bytes()).hexdigest() for name in CHECKPOINTS}
 
 
+def smoke_build(work: Path) -> list[str]:
+    command = [sys.executable, str(DEMO_DIR / "build.py"), "--setting", "smoke", "--work", str(work)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return command
+
+
+@pytest.fixture(scope="module")
+def first_build(tmp_path_factory) -> tuple[Path, list[str]]:
+    """One smoke build, shared by the tests below (each build is about two minutes of CPU)."""
+    work = tmp_path_factory.mktemp("smoke") / "run"
+    return work, smoke_build(work)
+
+
 @pytest.mark.slow
-def test_the_smoke_build_runs_every_stage_writes_a_loadable_model_and_resumes_without_redoing_any(tmp_path):
+def test_the_smoke_build_runs_every_stage_writes_a_loadable_model_and_resumes_without_redoing_any(first_build):
     from crosslmm_cli.checkpoints.loader import load_model
 
-    work = tmp_path / "run"
-    command = [sys.executable, str(DEMO_DIR / "build.py"), "--setting", "smoke", "--work", str(work)]
-    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    work, command = first_build
     times = json.loads((work / "times.json").read_text())
     assert set(times) == set(STAGES)
     scores = json.loads((work / "eval.json").read_text())
@@ -46,17 +57,13 @@ def test_the_smoke_build_runs_every_stage_writes_a_loadable_model_and_resumes_wi
 
 
 @pytest.mark.slow
-def test_the_smoke_build_gives_the_same_weights_at_every_stage_from_the_same_seed(tmp_path):
+def test_the_smoke_build_gives_the_same_weights_at_every_stage_from_the_same_seed(first_build, tmp_path):
     """Every stage seeds its own randomness and pins its thread count: a second build in another
     folder (its own data and frame cache) must write the same bits, stage by stage."""
-    digests = []
-    for name in ("first", "second"):
-        command = [sys.executable, str(DEMO_DIR / "build.py"), "--setting", "smoke", "--work", str(tmp_path / name)]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        digests.append(weight_digests(tmp_path / name))
-    assert digests[0] == digests[1]
-    assert len(set(digests[0].values())) == len(CHECKPOINTS)  # every stage changed the weights it was given
+    smoke_build(tmp_path / "second")
+    digests = weight_digests(first_build[0])
+    assert weight_digests(tmp_path / "second") == digests
+    assert len(set(digests.values())) == len(CHECKPOINTS)  # every stage changed the weights it was given
 
 
 def test_the_build_seed_reaches_every_stage():
