@@ -47,6 +47,16 @@ MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "to
                "processor_config.json", "preprocessor_config.json")
 
 
+def machine() -> dict[str, object]:
+    """What the weights' bits depend on besides the seed: torch, the CPU kernels it picked, the cores."""
+    import platform
+
+    import torch
+
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+
+
 def cli(*args: str, log: Path | None = None, threads: int = 1) -> None:
     """Run `python -m crosslmm_cli ARGS` (this checkout's code) and fail loudly if it fails."""
     command = [sys.executable, "-m", "crosslmm_cli", *args]
@@ -177,7 +187,7 @@ class Build:
         cli("batch", str(chapter_videos), "--task", "chapterize", "--model", str(model), "--fps", "2", "--min-length", "2",
             "--output", str(self.work / "chapters.jsonl"), "--quiet", "--threads", "2", threads=2)
         scores = bar_scores(self.work, self.bars)
-        (self.work / "eval.json").write_text(json.dumps({**scores, "times_s": self.times}, indent=1) + "\n")
+        (self.work / "eval.json").write_text(json.dumps({**scores, "times_s": self.times, "machine": machine()}, indent=1) + "\n")
 
     def run(self) -> None:
         s = self.settings

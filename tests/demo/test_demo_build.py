@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from demo_fixtures import DEMO_DIR
 
 STAGES = ("data", "init", "0a vision", "0b language", "merge", "1a grounding", "1b captions", "2 fine-tune", "2b polish", "eval")
@@ -45,6 +46,7 @@ def test_the_smoke_build_runs_every_stage_writes_a_loadable_model_and_resumes_wi
     scores = json.loads((work / "eval.json").read_text())
     assert {"colour", "shape", "count", "motion"} <= set(scores["multiple_choice"])
     assert scores["times_s"] == {k: v for k, v in times.items() if k != "eval"}  # written by the eval stage itself
+    assert scores["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # what the bits depend on
     grounding = json.loads((work / "stage1a" / "stage1a.json").read_text())
     assert grounding["history"][-1]["step"] == 4  # the smoke setting's steps, not the demo's
     model, processor = load_model(work / "model", quantize="none", device="cpu")
