@@ -261,7 +261,9 @@ def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path,
     block = inner.language_model.layers[settings.layer].cross_attn
     width = model.config.text_config.hidden_size
     heads = nn.ModuleDict({**{name: nn.Linear(width, len(classes)) for name, classes in TARGETS.items()},
-                           "place": nn.Linear(width, 4), "frame_count": nn.Linear(width, len(TARGETS["count"]))})
+                           "place": nn.Linear(width, 4)})
+    if settings.frame_count_weight:  # only then: its initial weights would draw from the RNG the others use after it
+        heads["frame_count"] = nn.Linear(width, len(TARGETS["count"]))
     t2v = block.t2v
     head_place = nn.ModuleList([nn.Linear(t2v.head_dim, 2) for _ in range(t2v.num_heads)])
     for param in model.parameters():
