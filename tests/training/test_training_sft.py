@@ -32,11 +32,13 @@ def weights(folder):
 
 
 def test_training_overfits_a_handful_of_clips(colour_data, tiny_model_dir, tmp_path):
-    result = train(settings(colour_data, tiny_model_dir, tmp_path / "out", stage=2, loop={"epochs": 60}))
+    # 100 epochs, not 60: at 60 one machine's kernels left green and yellow at a loss of 0.08 (one
+    # answer a coin toss), while another's had converged; the loss bar is one a right answer needs.
+    result = train(settings(colour_data, tiny_model_dir, tmp_path / "out", stage=2, loop={"epochs": 100}))
     losses = result.loop.losses
-    assert len(losses) == 60 and losses[-1] < losses[0] / 30
+    assert len(losses) == 100 and losses[-1] < losses[0] / 200
     metrics = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
-    assert [m["step"] for m in metrics] == list(range(1, 61)) and metrics[-1]["loss"] == pytest.approx(losses[-1], abs=1e-6)
+    assert [m["step"] for m in metrics] == list(range(1, 101)) and metrics[-1]["loss"] == pytest.approx(losses[-1], abs=1e-6)
     model, processor = load_model(tmp_path / "out", quantize="none", device="cpu")
     frames = FrameLoader(processor.image_processor, FrameSampling(num_frames=4), exact=True)
     for name in COLOURS:
