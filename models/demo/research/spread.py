@@ -15,33 +15,20 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from research.scores import BAR_TASKS
-
-#: (column, bar): the issue's bars, each a fraction, read by `bar_figures`.
-BARS = (*((f"{task} (mc)", 0.9) for task in BAR_TASKS), ("describe P", 0.8), ("describe R", 0.8),
-        ("chapters found", 0.9), ("spurious", 0.1))
-
-
-def bar_figures(scores: dict[str, Any]) -> dict[str, float]:
-    """One build's `eval.json` as the figures the bars are about."""
-    figures = {f"{task} (mc)": scores["multiple_choice"][task]["accuracy"] for task in BAR_TASKS}
-    figures["describe P"], figures["describe R"] = scores["describe"]["precision"], scores["describe"]["recall"]
-    figures["chapters found"] = scores["chapterize"]["boundary_recall"]
-    figures["spurious"] = scores["chapterize"]["spurious"]
-    return figures
+from research.scores import BARS, bar_figures
 
 
 def spread_table(runs: dict[str, dict[str, Any]]) -> str:
     """A markdown table: a row per build, then the mean and the range (min-max) of each figure."""
-    figures = {name: bar_figures(scores) for name, scores in runs.items()}
-    header = "| build | " + " | ".join(column for column, _ in BARS) + " |"
+    figures = {build: bar_figures(scores) for build, scores in runs.items()}
+    header = "| build | " + " | ".join(name for name, _, _ in BARS) + " |"
     lines = [header, "|---|" + "---:|" * len(BARS)]
-    for name, row in figures.items():
-        lines.append(f"| {name} | " + " | ".join(f"{100 * row[column]:.1f}" for column, _ in BARS) + " |")
-    columns = {column: [row[column] for row in figures.values()] for column, _ in BARS}
+    for build, row in figures.items():
+        lines.append(f"| {build} | " + " | ".join(f"{100 * row[name]:.1f}" for name, _, _ in BARS) + " |")
+    columns = {name: [row[name] for row in figures.values()] for name, _, _ in BARS}
     lines.append("| mean | " + " | ".join(f"{100 * statistics.fmean(v):.1f}" for v in columns.values()) + " |")
     lines.append("| range | " + " | ".join(f"{100 * min(v):.1f}-{100 * max(v):.1f}" for v in columns.values()) + " |")
-    lines.append("| bar | " + " | ".join(("<= " if column == "spurious" else ">= ") + f"{100 * bar:.0f}" for column, bar in BARS) + " |")
+    lines.append("| bar | " + " | ".join(("<= " if at_most else ">= ") + f"{100 * bar:.0f}" for _, bar, at_most in BARS) + " |")
     return "\n".join(lines)
 
 
