@@ -202,7 +202,7 @@ def word_ids(tokenizer: Any, words: list[str]) -> dict[str, int]:
 
 
 def pretrain_grounding(model_dir: Path, train_split: Path, held_out_split: Path, output: Path,
-                       settings: GroundingSettings, *, cache_dir: Path, frames: int, threads: int = 2,
+                       settings: GroundingSettings, *, cache_dir: Path, frames: int, threads: int,
                        log: Any = print) -> dict[str, Any]:
     """Train the projector, the time embedding and layer `settings.layer`'s T2V on word queries
     (`threads` pinned, as in stage 0a: the bits a seed gives depend on it)."""

@@ -100,7 +100,7 @@ def _mirrored(table: Any, flip: Any, cells: int | None = None) -> Any:
 
 
 def pretrain_vision(model_dir: Path, train_split: Path, held_out_split: Path, output: Path, settings: VisionSettings,
-                    *, cache_dir: Path, frames: int, threads: int = 2, log: Any = print) -> dict[str, Any]:
+                    *, cache_dir: Path, frames: int, threads: int, log: Any = print) -> dict[str, Any]:
     """Train the encoder of the checkpoint in `model_dir`; write the checkpoint to `output` and return scores.
 
     `threads` is pinned, not left to the machine: CPU kernels split their sums by thread count, so the
@@ -115,7 +115,7 @@ def pretrain_vision(model_dir: Path, train_split: Path, held_out_split: Path, ou
     from crosslmm_cli.training.frame_cache import FrameLoader
 
     started = time.monotonic()
-    torch.set_num_threads(threads)  # this thread's kernels (stage 0a runs in a thread beside 0b)
+    torch.set_num_threads(threads)  # before any kernel runs
     torch.manual_seed(settings.seed)
     model, processor = load_model(model_dir, quantize="none", device="cpu")
     loader = FrameLoader(processor.image_processor, FrameOptions(num_frames=frames), cache_dir=cache_dir, exact=True)
